@@ -1,0 +1,109 @@
+"""SavedModel export in TF Serving's layout (design.md section 5).
+
+``<run>/export/<model_name>/<epoch>/`` holds a SavedModel with tag ``serve`` and signatures
+
+* ``serving_default``: ``image`` float32 ``[None, H, W, 3]`` in 0-255 -> ``logits``,
+  ``probabilities``;
+* ``activity``: ``image`` -> ``area{k}_{POP}`` ``[None, T, H_k, W_k, C]`` for every recurrent
+  area and population (PN/E before pooling; IG, OG, I after their ReLU), every time step;
+* ``connectivity``: no input -> ``area{k}_{PRE}_to_{POST}`` effective kernels ``[k, k, C_in,
+  C_out]`` (after the sign constraint, before the population's sign).
+
+``assets.extra/ei_tf.json`` records the resolved config and the epoch, so analysis needs only
+the SavedModel. A version is written under a temporary name and renamed into place, so a
+half-written SavedModel never appears as a version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from .config import Config
+from .model import activity_outputs, connectivity_kernels
+
+SERVING = "serving_default"
+ACTIVITY = "activity"
+CONNECTIVITY = "connectivity"
+METADATA = "assets.extra/ei_tf.json"
+
+
+def export_dir(run_dir, cfg: Config) -> Path:
+    return Path(run_dir) / "export" / cfg.export.model_name
+
+
+def exported_epochs(run_dir, cfg: Config) -> list[int]:
+    """Epoch versions fully written under the run's export directory, ascending."""
+    root = export_dir(run_dir, cfg)
+    if not root.is_dir():
+        return []
+    return sorted(int(p.name) for p in root.iterdir()
+                  if p.name.isdigit() and (p / "saved_model.pb").is_file())
+
+
+def export_savedmodel(model: keras.Model, path, cfg: Config, epoch: int, extra=None) -> Path:
+    """Write ``model`` as a SavedModel at ``path`` (atomically: temp dir, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".tmp-{path.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    size = cfg.data.image_size
+    spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="image")
+    activity_model = keras.Model(model.inputs, activity_outputs(model))
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(activity_model)
+
+    def serve(image):
+        logits = model(image, training=False)
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+    def activity(image):
+        return activity_model(image, training=False)
+
+    def connectivity():
+        return connectivity_kernels(model)
+
+    archive.add_endpoint(SERVING, serve, input_signature=[spec])
+    archive.add_endpoint(ACTIVITY, activity, input_signature=[spec])
+    archive.add_endpoint(CONNECTIVITY, connectivity, input_signature=[])
+    archive.write_out(str(tmp), verbose=False)
+
+    meta = {"epoch": int(epoch), "config": cfg.to_dict(), **(extra or {})}
+    (tmp / "assets.extra").mkdir(exist_ok=True)
+    (tmp / METADATA).write_text(json.dumps(meta, indent=1))
+    if path.exists():  # re-export of the same epoch after a resume: replace it whole
+        old = path.parent / f".old-{path.name}-{os.getpid()}"
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, path)
+    return path
+
+
+def read_metadata(savedmodel_dir) -> dict:
+    return json.loads((Path(savedmodel_dir) / METADATA).read_text())
+
+
+class EpochExport(keras.callbacks.Callback):
+    """Export after each epoch of ``cfg.export.epochs`` and after the last one."""
+
+    def __init__(self, run_dir, cfg: Config):
+        super().__init__()
+        self.root = export_dir(run_dir, cfg)
+        self.cfg = cfg
+        self.schedule = set(cfg.export.epochs) | {cfg.training.epochs}
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1  # version = number of completed epochs; 0 is the initial model
+        if done in self.schedule:
+            export_savedmodel(self.model, self.root / str(done), self.cfg, done,
+                              extra={"logs": {k: float(v) for k, v in (logs or {}).items()}})

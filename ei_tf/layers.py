@@ -1,0 +1,269 @@
+"""Building blocks of the recurrent areas.
+
+* :class:`DaleConv`: the 3x3 connection between two populations, depthwise-separable (depthwise
+  3x3, multiplier 1, then pointwise 1x1) or regular, with the sign constraint applied at call time
+  to every kernel (Dale's law, paper section 1: ``W = |W~|``, the trainable variable being ``W~``).
+* :class:`StepBatchNorm`: BatchNorm with its own gamma, beta and moving statistics for every time
+  step (the authors' per-step ``time_step_t`` scopes), indexed by the step carried in the state.
+* :class:`SpatialLayerNorm`: layer normalization over height, width and channels.
+* :class:`InputNormalization`: per-image standardization (CIFAR10) or channel-mean subtraction
+  (ImageNet) inside the model, so a served model takes raw 0-255 pixels.
+* :class:`RecurrentArea`: ``keras.layers.RNN`` over a recurrent area's cell, with the spatial
+  output shapes a convolutional cell needs.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+PACKAGE = "ei_tf"
+
+
+def sign_constrained(weight, constraint: str):
+    """The effective kernel: ``|W~|`` (abs, Dale's law), ``relu(W~)``, or ``W~`` (none)."""
+    if constraint == "abs":
+        return ops.abs(weight)
+    if constraint == "relu":
+        return ops.relu(weight)
+    return weight
+
+
+def l2(weight_decay: float):
+    """Keras L2 regularizer equal to ``weight_decay * 0.5 * sum(w**2)`` (design.md section 3)."""
+    return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DaleConv(keras.layers.Layer):
+    """Stride-1 'same' 3x3 connection from one population to another.
+
+    ``separable=True``: ``depthwise[k, k, C_in, 1]`` then ``pointwise[1, 1, C_in, C_out]``; the sign
+    constraint is applied to BOTH kernels at call time. ``use_bias`` adds a bias (never
+    constrained). A population with zero channels on either side contributes only the bias.
+    """
+
+    def __init__(self, filters, kernel_size=3, separable=True, sign_constraint="abs",
+                 use_bias=True, bias_init=0.0, weight_decay=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.separable = bool(separable)
+        self.sign_constraint = sign_constraint
+        self.use_bias = bool(use_bias)
+        self.bias_init = float(bias_init)
+        self.weight_decay = float(weight_decay)
+
+    def build(self, input_shape):
+        self.in_channels = int(input_shape[-1])
+        k, cin, cout = self.kernel_size, self.in_channels, self.filters
+        reg = l2(self.weight_decay)
+        glorot = keras.initializers.GlorotUniform()
+        if self.separable:
+            self.depthwise = self.add_weight(shape=(k, k, cin, 1), initializer=glorot,
+                                             regularizer=reg, name="depthwise")
+            self.pointwise = self.add_weight(shape=(1, 1, cin, cout), initializer=glorot,
+                                             regularizer=reg, name="pointwise")
+        else:
+            self.kernel = self.add_weight(shape=(k, k, cin, cout), initializer=glorot,
+                                          regularizer=reg, name="kernel")
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(cout,), regularizer=reg, name="bias",
+                                        initializer=keras.initializers.Constant(self.bias_init))
+
+    def effective_kernel(self):
+        """The 4-D kernel ``[k, k, C_in, C_out]`` this connection applies (after the constraint).
+
+        For a separable connection, ``depthwise[:, :, c, 0] * pointwise[0, 0, c, :]`` (paper
+        Appendix A: "the 4-d convolution matrix ... is recovered from the spatial and point-wise
+        convolution kernels").
+        """
+        if self.separable:
+            d = sign_constrained(self.depthwise, self.sign_constraint)
+            p = sign_constrained(self.pointwise, self.sign_constraint)
+            return d * p[0, 0][None, None, :, :]
+        return sign_constrained(self.kernel, self.sign_constraint)
+
+    def call(self, inputs):
+        if self.in_channels == 0 or self.filters == 0:
+            shape = ops.shape(inputs)
+            out = ops.zeros((shape[0], shape[1], shape[2], self.filters), dtype=inputs.dtype)
+        elif self.separable:
+            out = ops.separable_conv(
+                inputs, sign_constrained(self.depthwise, self.sign_constraint),
+                sign_constrained(self.pointwise, self.sign_constraint), padding="same")
+        else:
+            out = ops.conv(inputs, sign_constrained(self.kernel, self.sign_constraint),
+                           padding="same")
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "separable": self.separable,
+                "sign_constraint": self.sign_constraint, "use_bias": self.use_bias,
+                "bias_init": self.bias_init, "weight_decay": self.weight_decay}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StepBatchNorm(keras.layers.Layer):
+    """BatchNorm whose parameters and moving statistics are ``[T, C]``: one row per time step.
+
+    ``call(x, step, training)`` normalizes with the batch moments over (batch, height, width) when
+    training and updates row ``step`` of the moving statistics with ``momentum``; at inference
+    it uses row ``step``. Matches TF's ``batch_normalization(momentum=0.997, epsilon=1e-5)``
+    applied in a separate scope per time step (design.md section 2).
+    """
+
+    def __init__(self, steps, momentum=0.997, epsilon=1e-5, weight_decay=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = int(steps)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.weight_decay = float(weight_decay)
+
+    def build(self, input_shape):
+        shape = (self.steps, int(input_shape[-1]))
+        reg = l2(self.weight_decay)
+        self.gamma = self.add_weight(shape=shape, initializer="ones", regularizer=reg,
+                                     name="gamma")
+        self.beta = self.add_weight(shape=shape, initializer="zeros", regularizer=reg,
+                                    name="beta")
+        self.moving_mean = self.add_weight(shape=shape, initializer="zeros", trainable=False,
+                                           name="moving_mean")
+        self.moving_variance = self.add_weight(shape=shape, initializer="ones",
+                                               trainable=False, name="moving_variance")
+
+    def call(self, inputs, step, training=False):
+        gamma = ops.take(self.gamma, step, axis=0)
+        beta = ops.take(self.beta, step, axis=0)
+        if training:
+            mean, variance = ops.moments(inputs, axes=[0, 1, 2])
+            row = ops.expand_dims(ops.one_hot(step, self.steps, dtype=inputs.dtype), -1)
+            rate = (1.0 - self.momentum) * row
+            self.moving_mean.assign(self.moving_mean - rate * (self.moving_mean - mean))
+            self.moving_variance.assign(
+                self.moving_variance - rate * (self.moving_variance - variance))
+        else:
+            mean = ops.take(self.moving_mean, step, axis=0)
+            variance = ops.take(self.moving_variance, step, axis=0)
+        return (inputs - mean) * ops.rsqrt(variance + self.epsilon) * gamma + beta
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps, "momentum": self.momentum,
+                "epsilon": self.epsilon, "weight_decay": self.weight_decay}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SpatialLayerNorm(keras.layers.Layer):
+    """Layer normalization over (height, width, channels) with per-channel gain and shift."""
+
+    def __init__(self, epsilon=1e-12, weight_decay=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.weight_decay = float(weight_decay)
+
+    def build(self, input_shape):
+        reg = l2(self.weight_decay)
+        channels = (int(input_shape[-1]),)
+        self.gamma = self.add_weight(shape=channels, initializer="ones", regularizer=reg,
+                                     name="gamma")
+        self.beta = self.add_weight(shape=channels, initializer="zeros", regularizer=reg,
+                                    name="beta")
+
+    def call(self, inputs):
+        mean, variance = ops.moments(inputs, axes=[1, 2, 3], keepdims=True)
+        return (inputs - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon,
+                "weight_decay": self.weight_decay}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class InputNormalization(keras.layers.Layer):
+    """Raw 0-255 RGB in; ``tf.image.per_image_standardization`` or channel-mean subtraction out."""
+
+    def __init__(self, mode="per_image_standardization", channel_mean=(0.0, 0.0, 0.0),
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.channel_mean = [float(v) for v in channel_mean]
+
+    def call(self, images):
+        images = ops.cast(images, "float32")
+        if self.mode == "per_image_standardization":
+            return tf.image.per_image_standardization(images)
+        return images - ops.convert_to_tensor(self.channel_mean, dtype=images.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "channel_mean": self.channel_mean}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RepeatInTime(keras.layers.Layer):
+    """The same feedforward map as the recurrent input at every one of the T steps."""
+
+    def __init__(self, steps, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = int(steps)
+
+    def call(self, inputs):
+        return ops.repeat(ops.expand_dims(inputs, 1), self.steps, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.steps) + tuple(input_shape[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelSlice(keras.layers.Layer):
+    """Channels ``[start, stop)`` of the last axis: one population of an area's output."""
+
+    def __init__(self, start, stop, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, inputs):
+        return inputs[..., self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.stop - self.start,)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RecurrentArea(keras.layers.RNN):
+    """``keras.layers.RNN`` over a convolutional area cell, returning every time step.
+
+    Output ``[B, T, H, W, C]`` with the cell's populations concatenated on the channel axis
+    (``cell.populations`` gives their names and sizes). Zero initial state (section 1).
+    """
+
+    def __init__(self, cell, **kwargs):
+        kwargs.setdefault("return_sequences", True)
+        super().__init__(cell, **kwargs)
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        step_shape = tuple(sequences_shape[2:-1]) + (self.cell.output_channels,)
+        return (sequences_shape[0], sequences_shape[1]) + step_shape
+
+
+def population_slices(populations):
+    """``[(name, start, stop)]`` for populations ``[(name, channels)]`` concatenated in order."""
+    out, start = [], 0
+    for name, channels in populations:
+        out.append((name, start, start + channels))
+        start += channels
+    return out
+

@@ -1,0 +1,120 @@
+"""``build_model(config)``: the convolutional recurrent network of paper Figure 1.
+
+Raw RGB -> input normalization -> feedforward areas (conv, BatchNorm, ReLU, max-pool 3x3 'same',
+computed once) -> recurrent areas (``RecurrentArea`` RNNs over T steps; area k+1 at step t is
+driven by area k's pooled PN output of the same step) -> readout (max-pool of the last area's
+PN, global average pooling, dense) from the last step (LastT) or the sum over steps (SumT).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import layers, ops
+
+from .cells import CELLS
+from .config import Config
+from .layers import (PACKAGE, ChannelSlice, InputNormalization, RecurrentArea, RepeatInTime, l2,
+                     population_slices)
+
+
+def area_name(index: int) -> str:
+    """Paper numbering: feedforward areas are 1-2, so recurrent area ``index`` is ``area{3+i}``."""
+    return f"area{index + 3}"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TimeReadout(keras.layers.Layer):
+    """LastT (the final step) or SumT (the sum over steps) of a ``[B, T, ...]`` sequence."""
+
+    def __init__(self, mode="last", **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, sequence):
+        return sequence[:, -1] if self.mode == "last" else ops.sum(sequence, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[2:])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def _feedforward(x, cfg, decay, bn_decay):
+    m = cfg.model
+    for i, (channels, kernel, stride, pool) in enumerate(zip(
+            m.ff_channels, m.ff_kernel_sizes, m.ff_conv_strides, m.ff_pool_strides)):
+        name = f"area{i + 1}"
+        if stride > 1:  # fixed padding, as the TF ResNet conv2d_fixed_padding
+            total = kernel - 1
+            x = layers.ZeroPadding2D(((total // 2, total - total // 2),) * 2,
+                                     name=f"{name}_pad")(x)
+        x = layers.Conv2D(channels, kernel, strides=stride,
+                          padding="same" if stride == 1 else "valid", use_bias=False,
+                          kernel_initializer=keras.initializers.VarianceScaling(
+                              1.0, "fan_in", "truncated_normal"),
+                          kernel_regularizer=l2(decay), name=f"{name}_conv")(x)
+        x = layers.BatchNormalization(momentum=m.bn_momentum, epsilon=m.bn_epsilon,
+                                      gamma_regularizer=l2(bn_decay),
+                                      beta_regularizer=l2(bn_decay), name=f"{name}_bn")(x)
+        x = layers.ReLU(name=f"{name}_relu")(x)
+        x = layers.MaxPooling2D(3, pool, padding="same", name=f"{name}_pool")(x)
+    return x
+
+
+def build_model(cfg: Config) -> keras.Model:
+    """The Keras functional model ``image [B, H, W, 3] (0-255) -> logits [B, classes]``.
+
+    Layer names: ``area{k}`` is recurrent area k's RNN (output ``[B, T, H, W, C]``: its
+    populations concatenated), ``area{k}_PN`` (or ``_E``) its principal population.
+    """
+    m, d = cfg.model, cfg.data
+    decay = cfg.training.weight_decay
+    bn_decay = 0.0 if cfg.training.weight_decay_exclude_bn else decay
+    image = keras.Input((d.image_size, d.image_size, 3), name="image")
+    x = InputNormalization(m.preprocessing, m.channel_mean, name="input_normalization")(image)
+    x = _feedforward(x, cfg, decay, bn_decay)
+    sequence = RepeatInTime(m.time_steps, name="repeat_in_time")(x)
+    cell_cls = CELLS[m.family]
+    model_dict = dataclasses.asdict(m)
+    for i in range(m.n_areas):
+        name = area_name(i)
+        cell = cell_cls(model_dict, i, weight_decay=decay, bn_weight_decay=bn_decay,
+                        name=f"{name}_cell")
+        area = RecurrentArea(cell, unroll=cfg.training.unroll, name=name)(sequence)
+        pop, start, stop = population_slices(cell.populations)[0]
+        principal = ChannelSlice(start, stop, name=f"{name}_{pop}")(area)
+        sequence = layers.TimeDistributed(
+            layers.MaxPooling2D(3, m.recurrent_pool_stride, padding="same"),
+            name=f"{name}_pool")(principal)
+    x = TimeReadout(m.readout, name=f"readout_{m.readout}")(sequence)
+    x = layers.GlobalAveragePooling2D(name="readout_gap")(x)
+    logits = layers.Dense(d.num_classes, kernel_regularizer=l2(decay),
+                          bias_regularizer=l2(decay), name="readout")(x)
+    return keras.Model(image, logits, name=cfg.name.replace("-", "_"))
+
+
+def recurrent_areas(model: keras.Model) -> list[RecurrentArea]:
+    """The model's recurrent area layers in order (area3, area4, ...)."""
+    return [layer for layer in model.layers if isinstance(layer, RecurrentArea)]
+
+
+def activity_outputs(model: keras.Model) -> dict:
+    """Symbolic ``{'area3_PN': [B, T, H, W, C], ...}`` for every area and population.
+
+    PN (E) before pooling; IG, OG, I after their ReLU (design.md section 5).
+    """
+    outputs = {}
+    for area in recurrent_areas(model):
+        for pop, start, stop in population_slices(area.cell.populations):
+            outputs[f"{area.name}_{pop}"] = ChannelSlice(start, stop)(area.output)
+    return outputs
+
+
+def connectivity_kernels(model: keras.Model) -> dict:
+    """``{'area3_PN_to_PN': effective kernel [k, k, C_in, C_out], ...}`` (design.md section 6)."""
+    return {f"{area.name}_{kind}": conv.effective_kernel()
+            for area in recurrent_areas(model)
+            for kind, conv in area.cell.connections().items()}

@@ -1,0 +1,128 @@
+"""Training one run: optimizer, schedule, strategy, callbacks, ``model.fit``, resume, export.
+
+Paper section 2 / Appendix A (design.md section 3): SGD with momentum 0.9, learning rate 0.1
+divided by 10 at epochs 100, 150 and 200 of 250, weight decay ``2e-4 * 0.5 * sum(w**2)`` (as
+Keras L2 regularizers on every weight, built into the model). A run directory
+``<out>/<config name>/seed_<N>/`` holds ``config.yaml``, ``history.csv`` (per-epoch train and test
+loss/accuracy; Keras' ``val_*`` columns are the test set), ``tensorboard/``, ``backup/`` (resume
+state, removed when the run completes), ``model.keras`` and ``export/`` (SavedModels).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from .config import Config, ConfigError, config_diff, config_from_dict, dump_config, parse_yaml
+from .data import load_datasets
+from .export import EpochExport, export_dir, export_savedmodel
+from .model import build_model
+
+COMPLETED = "completed.json"
+
+
+def run_dir_for(out, cfg: Config, seed: int) -> Path:
+    return Path(out) / cfg.name / f"seed_{seed}"
+
+
+def make_strategy(cfg: Config) -> tf.distribute.Strategy:
+    """MirroredStrategy when several devices should share the batch, else the default."""
+    mode = cfg.training.distribute
+    gpus = tf.config.list_logical_devices("GPU")
+    if mode == "none" or (mode == "auto" and len(gpus) < 2):
+        return tf.distribute.get_strategy()
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def learning_rate_schedule(cfg: Config, steps_per_epoch: int):
+    """Piecewise-constant learning rate: ``lr * decay**i`` after the i-th epoch boundary."""
+    t = cfg.training
+    boundaries = [b * steps_per_epoch for b in t.lr_boundaries]
+    values = [t.learning_rate * t.lr_decay ** i for i in range(len(boundaries) + 1)]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int):
+    t = cfg.training
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate_schedule(cfg, steps_per_epoch),
+                                       momentum=t.momentum),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=t.jit_compile)
+
+
+def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
+    """Create the run directory; refuse to reuse one that holds a different config."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create run directory {run_dir}: {err.strerror}") from None
+    saved = run_dir / "config.yaml"
+    if saved.exists() and not force:
+        previous = config_from_dict(parse_yaml(saved.read_text()), str(saved))
+        differing = config_diff(previous, cfg)
+        if differing:
+            raise ConfigError(
+                f"{run_dir} holds a run with a different config (fields: "
+                f"{', '.join(differing)}); use --out for a new location or --force to "
+                f"overwrite")
+    try:
+        saved.write_text(dump_config(cfg))
+    except OSError as err:
+        raise ConfigError(f"cannot write {saved}: {err.strerror}") from None
+
+
+def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto") -> dict:
+    """Train (or resume, or report) one seed of ``cfg``; returns the completion record."""
+    run_dir = run_dir_for(out, cfg, seed)
+    prepare_run_dir(run_dir, cfg, force)
+    done_file = run_dir / COMPLETED
+    if done_file.exists() and not force:
+        record = json.loads(done_file.read_text())
+        print(f"{run_dir}: already complete (test accuracy {record['test_accuracy']:.4f})")
+        return record
+
+    keras.utils.set_random_seed(seed)
+    data = load_datasets(cfg.data, seed)
+    steps = cfg.training.steps_per_epoch or math.ceil(data.train_size / cfg.data.batch_size)
+    strategy = make_strategy(cfg)
+    with strategy.scope():
+        model = build_model(cfg)
+        compile_model(model, cfg, steps)
+
+    if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
+        export_savedmodel(model, export_dir(run_dir, cfg) / "0", cfg, 0)
+
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        EpochExport(run_dir, cfg),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
+    ]
+    start = time.time()
+    history = model.fit(data.train_for_fit(), epochs=cfg.training.epochs,
+                        steps_per_epoch=steps, validation_data=data.test(),
+                        callbacks=callbacks, verbose=verbose)
+    seconds = time.time() - start
+    if any(math.isnan(v) for v in history.history.get("loss", [])):
+        raise FloatingPointError(
+            f"training of {run_dir} stopped: the loss became NaN; the last good epoch's "
+            f"state is in {run_dir / 'backup'}")
+    _, test_accuracy = model.evaluate(data.test(), verbose=0)
+    model.save(run_dir / "model.keras")
+    epochs_run = len(history.history.get("loss", []))
+    record = {"test_accuracy": float(test_accuracy), "epochs": cfg.training.epochs,
+              "seconds_this_session": seconds,
+              "train_images_per_second": epochs_run * steps * cfg.data.batch_size / seconds
+              if epochs_run else None}
+    done_file.write_text(json.dumps(record, indent=1))
+    print(f"{run_dir}: test accuracy {test_accuracy:.4f}")
+    return record

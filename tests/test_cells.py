@@ -1,0 +1,248 @@
+"""Golden tests: each cell equation against an independent NumPy computation (design.md 2).
+
+Weights are small fixed values drawn from a seeded generator; BatchNorm runs in inference mode
+with per-step moving statistics set to different values for each step, so the per-step indexing
+is checked too.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ei_tf.cells import StandardCell, StandardEICell
+from ei_tf.config import ModelConfig
+from ei_tf.layers import DaleConv, RecurrentArea, StepBatchNorm
+
+H = W = 5
+CIN = 3
+T = 3
+BATCH = 2
+
+
+def np_conv_same(x, kernel):
+    """Stride-1 'same' 2-D convolution, x [B,H,W,Cin], kernel [k,k,Cin,Cout]."""
+    k = kernel.shape[0]
+    pad = k // 2
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out = np.zeros(x.shape[:3] + (kernel.shape[3],))
+    for i in range(k):
+        for j in range(k):
+            out += np.einsum("bhwc,cd->bhwd", xp[:, i:i + x.shape[1], j:j + x.shape[2]],
+                             kernel[i, j])
+    return out
+
+
+def sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def relu(v):
+    return np.maximum(v, 0.0)
+
+
+class Reference:
+    """Sets every weight of a built cell and evaluates the design equations in NumPy."""
+
+    def __init__(self, cell, rng):
+        self.cell = cell
+        self.convs = {}
+        self.bias = {}
+        for layer in cell._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, DaleConv):
+                for w in layer.weights:
+                    w.assign(rng.uniform(-0.5, 0.5, w.shape).astype("float32"))
+                self.convs[layer.name] = layer
+            if isinstance(layer, StepBatchNorm):
+                steps, ch = layer.gamma.shape
+                layer.gamma.assign(rng.uniform(0.5, 1.5, (steps, ch)).astype("float32"))
+                layer.beta.assign(rng.uniform(-0.2, 0.2, (steps, ch)).astype("float32"))
+                layer.moving_mean.assign(
+                    (np.arange(steps)[:, None] * 0.3 + rng.uniform(-0.1, 0.1, (steps, ch)))
+                    .astype("float32"))
+                layer.moving_variance.assign(
+                    rng.uniform(0.5, 2.0, (steps, ch)).astype("float32"))
+        for w in cell.weights:
+            if "forget_logit" in w.name:
+                w.assign(rng.uniform(-1, 1, w.shape).astype("float32"))
+
+    def constrained(self, w):
+        mode = self.cell.cfg.sign_constraint
+        if mode == "abs":
+            return np.abs(w)
+        if mode == "relu":
+            return relu(w)
+        return w
+
+    def conv(self, name, x):
+        layer = self.convs[name]
+        if layer.separable:
+            d = self.constrained(layer.depthwise.numpy())
+            p = self.constrained(layer.pointwise.numpy())
+            kernel = d * p[0, 0][None, None]
+        else:
+            kernel = self.constrained(layer.kernel.numpy())
+        out = np_conv_same(x, kernel) if x.shape[-1] and kernel.shape[-1] else np.zeros(
+            x.shape[:3] + (layer.filters,))
+        if layer.bias is not None:
+            out = out + layer.bias.numpy()
+        return out
+
+    def bn(self, name, value, t):
+        for layer in self.cell._flatten_layers(include_self=False, recursive=True):
+            if layer.name == name:
+                g, b = layer.gamma.numpy()[t], layer.beta.numpy()[t]
+                m, v = layer.moving_mean.numpy()[t], layer.moving_variance.numpy()[t]
+                return (value - m) / np.sqrt(v + layer.epsilon) * g + b
+        raise KeyError(name)
+
+    def forget_logit(self, name):
+        return [w.numpy() for w in self.cell.weights if w.name == name][0]
+
+
+def standard_reference(ref, x_seq):
+    """design.md section 2, Standard cell, every switch."""
+    cell, cfg = ref.cell, ref.cell.cfg
+    inhpn = cfg.principal == "inhibitory"
+    sp, sx = (-1.0 if inhpn else 1.0), 1.0  # first area: its input stays excitatory
+    si = -sp
+    c = np.zeros((BATCH, H, W, cell.pn))
+    h = np.zeros_like(c)
+    ig_prev = np.zeros((BATCH, H, W, cell.n_ig))
+    outs = []
+    for t in range(T):
+        x = x_seq[:, t]
+        ig_cur = sp * ref.conv("PN_to_IG", h) + sx * ref.conv("X_to_IG", x)
+        if cfg.recurrent_ig:
+            ig_cur = ig_cur + si * ref.conv("IG_to_IG", ig_prev)
+            if cfg.ig_current_bn:
+                ig_cur = ref.bn("IG_current_bn", ig_cur, t)
+            g = sigmoid(ref.forget_logit("IG_forget_logit") + 1.0)
+            IG = g * ig_prev + (1 - g) * relu(ig_cur)
+            ig = ref.conv("IG_to_PN", ig_prev)
+        else:
+            if cfg.ig_current_bn:
+                ig_cur = ref.bn("IG_current_bn", ig_cur, t)
+            IG = relu(ig_cur)
+            ig = ref.conv("IG_to_PN", IG)
+        if cell.has_og:
+            og_cur = sp * ref.conv("PN_to_OG", h) + sx * ref.conv("X_to_OG", x)
+            if cfg.og_current_bn:
+                og_cur = ref.bn("OG_current_bn", og_cur, t)
+            OG = relu(og_cur)
+            og = ref.conv("OG_to_PN", OG)
+        if cfg.forget_gate == "conv":
+            f = sigmoid(sp * ref.conv("PN_to_forget", h) + sx * ref.conv("X_to_forget", x) + 1)
+        else:
+            f = sigmoid(ref.forget_logit("PN_forget_logit") + 1.0)
+        u = sp * ref.conv("PN_to_PN", h) + sx * ref.conv("X_to_PN", x)
+        if cfg.input_gate == "mul":
+            gate = sigmoid(ig) if inhpn else 1 - sigmoid(ig)
+            if cfg.normalization == "e_current_bn":
+                u = ref.bn("PN_current_bn", u, t)
+            c = f * c + relu(u) * gate
+        else:
+            if cfg.simple_subtraction:
+                u = u + ig if inhpn else u - ig
+            else:
+                u = u + relu(ig) - 1 if inhpn else u - relu(ig)
+            if cfg.normalization == "e_current_bn":
+                u = ref.bn("PN_current_bn", u, t)
+            c = f * c + ((1 - f) * relu(u) if cfg.forget_gate == "scalar" else relu(u))
+        if cfg.normalization == "cell_bn":
+            c = ref.bn("PN_cell_bn", c, t)
+        if not cell.has_og:
+            h = relu(c) if cfg.normalization == "cell_bn" else c
+        elif cfg.output_gate == "mul":
+            h = relu(c) * (sigmoid(og) if inhpn else 1 - sigmoid(og))
+        elif cfg.simple_subtraction:
+            h = relu(c + og) if inhpn else relu(c - og)
+        else:
+            h = relu(c + relu(og) - 1) if inhpn else relu(c - relu(og))
+        ig_prev = IG
+        outs.append(np.concatenate([h, IG] + ([OG] if cell.has_og else []), axis=-1))
+    return np.stack(outs, axis=1)
+
+
+def ei_reference(ref, x_seq):
+    """Paper eq. 1 (StandardEI): currents, BN on Curr_E (and Curr_I), leaky ReLU units."""
+    cell, cfg = ref.cell, ref.cell.cfg
+    inhpn = cfg.principal == "inhibitory"
+    sign = {"E": -1.0 if inhpn else 1.0, "I": 1.0 if inhpn else -1.0, "X": 1.0}
+    state = {"E": np.zeros((BATCH, H, W, cell.pn)), "I": np.zeros((BATCH, H, W, cell.n_i))}
+    outs = []
+    for t in range(T):
+        pre = {"E": state["E"], "I": state["I"], "X": x_seq[:, t]}
+        new = {}
+        for post in ("E", "I"):
+            cur = sum(sign[p] * ref.conv(f"{p}_to_{post}", pre[p]) for p in ("E", "I", "X"))
+            if (post == "E" and cfg.normalization == "e_current_bn") or (
+                    post == "I" and cfg.i_current_bn):
+                cur = ref.bn(f"{post}_current_bn", cur, t)
+            g = sigmoid(ref.forget_logit(f"{post}_forget_logit") + 1.0)
+            new[post] = g * state[post] + (1 - g) * relu(cur)
+        state = new
+        outs.append(np.concatenate([new["E"], new["I"]], axis=-1))
+    return np.stack(outs, axis=1)
+
+
+STANDARD = dict(pn_channels=[4], ig_channels=[2], og_channels=[3], time_steps=T)
+EI = dict(family="standard_ei", pn_channels=[4], i_channels=[2], time_steps=T,
+          normalization="e_current_bn")
+
+CASES = {
+    "standard": {},
+    "sub_in_mul_out": dict(input_gate="sub", output_gate="mul"),
+    "sub_sub": dict(input_gate="sub"),
+    "mul_mul": dict(output_gate="mul"),
+    "simple_subtraction": dict(input_gate="sub", simple_subtraction=True),
+    "inhpn": dict(principal="inhibitory"),
+    "inhpn_sub_sub": dict(principal="inhibitory", input_gate="sub"),
+    "inhpn_simple_sub": dict(principal="inhibitory", input_gate="sub",
+                             simple_subtraction=True),
+    "no_constraint": dict(sign_constraint="none"),
+    "relu_constraint": dict(sign_constraint="relu"),
+    "regular_conv": dict(separable=False),
+    "no_og_ecurrbn": dict(output_gate="none", og_channels=[0], normalization="e_current_bn"),
+    "no_og_cell_bn": dict(output_gate="none", og_channels=[0]),
+    "ssub_sfg_recurri": dict(output_gate="none", og_channels=[0],
+                             normalization="e_current_bn", input_gate="sub",
+                             simple_subtraction=True, forget_gate="scalar", recurrent_ig=True),
+    "add_ig_og_bn": dict(ig_current_bn=True, og_current_bn=True),
+    "no_norm": dict(normalization="none"),
+    "no_interneurons": dict(ig_channels=[0], og_channels=[0]),
+    "ei": dict(EI),
+    "ei_icurrbn": dict(EI, i_current_bn=True),
+    "ei_inhpn": dict(EI, principal="inhibitory"),
+    "ei_no_norm": dict(EI, normalization="none"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_cell_matches_numpy_equations(case):
+    overrides = dict(STANDARD)
+    overrides.update(CASES[case])
+    cfg = dataclasses.asdict(ModelConfig(**overrides))
+    cls = StandardEICell if cfg["family"] == "standard_ei" else StandardCell
+    rng = np.random.default_rng(1)
+    x_seq = rng.uniform(0, 1, (BATCH, T, H, W, CIN)).astype("float32")
+    cell = cls(cfg, 0)
+    area = RecurrentArea(cell)
+    area.build(x_seq.shape)
+    ref = Reference(cell, rng)
+    got = np.asarray(area(x_seq, training=False))
+    want = (ei_reference if cls is StandardEICell else standard_reference)(ref, x_seq)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert np.abs(want).max() > 0.01  # the comparison is not between zeros
+
+
+def test_second_area_input_sign_option():
+    """InhPN with inhibitory_area_input makes the next area's input inhibitory (area > 0)."""
+    base = dict(STANDARD, pn_channels=[4, 4], ig_channels=[2, 2], og_channels=[3, 3],
+                principal="inhibitory")
+    kept = StandardCell(dataclasses.asdict(ModelConfig(**base)), 1)
+    flipped = StandardCell(dataclasses.asdict(ModelConfig(**base, inhibitory_area_input=True)), 1)
+    first = StandardCell(dataclasses.asdict(ModelConfig(**base, inhibitory_area_input=True)), 0)
+    assert (kept.sign_x, flipped.sign_x, first.sign_x) == (1.0, -1.0, 1.0)
+    assert flipped.pn_bias_init == 1.0 and kept.pn_bias_init == 0.0
