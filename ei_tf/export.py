@@ -55,18 +55,22 @@ def export_savedmodel(model: keras.Model, path, cfg: Config, epoch: int, extra=N
         shutil.rmtree(tmp)
     size = cfg.data.image_size
     spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="image")
-    activity_model = keras.Model(model.inputs, activity_outputs(model))
+    # One traced forward pass serves both image signatures.
+    combined = keras.Model(model.inputs, {"logits": model.outputs[0], **activity_outputs(model)})
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(activity_model)
+    archive.track(combined)
+
+    @tf.function(input_signature=[spec])
+    def forward(image):
+        return combined(image, training=False)
 
     def serve(image):
-        logits = model(image, training=False)
+        logits = forward(image)["logits"]
         return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
     def activity(image):
-        return activity_model(image, training=False)
+        return {k: v for k, v in forward(image).items() if k != "logits"}
 
     def connectivity():
         return connectivity_kernels(model)

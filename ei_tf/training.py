@@ -79,8 +79,11 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
         raise ConfigError(f"cannot write {saved}: {err.strerror}") from None
 
 
-def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto") -> dict:
-    """Train (or resume, or report) one seed of ``cfg``; returns the completion record."""
+def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callbacks=()) -> dict:
+    """Train (or resume, or report) one seed of ``cfg``; returns the completion record.
+
+    ``callbacks`` are extra Keras callbacks, run after the built-in ones.
+    """
     run_dir = run_dir_for(out, cfg, seed)
     prepare_run_dir(run_dir, cfg, force)
     done_file = run_dir / COMPLETED
@@ -106,11 +109,12 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto") -> di
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
+        *callbacks,
     ]
     start = time.time()
     history = model.fit(data.train_for_fit(), epochs=cfg.training.epochs,
                         steps_per_epoch=steps, validation_data=data.test(),
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, shuffle=False, verbose=verbose)
     seconds = time.time() - start
     if any(math.isnan(v) for v in history.history.get("loss", [])):
         raise FloatingPointError(
@@ -120,6 +124,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto") -> di
     model.save(run_dir / "model.keras")
     epochs_run = len(history.history.get("loss", []))
     record = {"test_accuracy": float(test_accuracy), "epochs": cfg.training.epochs,
+              "replicas": strategy.num_replicas_in_sync,
               "seconds_this_session": seconds,
               "train_images_per_second": epochs_run * steps * cfg.data.batch_size / seconds
               if epochs_run else None}

@@ -1,0 +1,147 @@
+"""The network as a whole: size, Dale's law, per-step BatchNorm, weight decay, every variant."""
+
+import keras
+import numpy as np
+import pytest
+
+from ei_tf.cells import AreaCell
+from ei_tf.config import load_config
+from ei_tf.layers import StepBatchNorm
+from ei_tf.model import build_model, connectivity_kernels, recurrent_areas
+from ei_tf.training import compile_model, learning_rate_schedule
+
+SMALL = ["model.pn_channels=[8, 16]", "model.ig_channels=[2, 4]", "model.og_channels=[2, 4]",
+         "model.i_channels=[2, 4]", "model.time_steps=2"]
+
+
+def test_standard_cifar10_parameter_count_matches_paper():
+    """Appendix K: the Standard CIFAR10 network has ~107K trainable parameters."""
+    model = build_model(load_config())
+    n = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert abs(n - 107_000) < 1_000, n
+
+
+@pytest.mark.parametrize("family", ["standard", "standard_ei"])
+def test_dales_law_standard_inhpn_noconstraint(family):
+    base = [f"model.family={family}"] + (
+        ["model.normalization=e_current_bn"] if family == "standard_ei" else [])
+    standard = build_model(load_config(sets=base))
+    inhpn = build_model(load_config(sets=base + ["model.principal=inhibitory"]))
+    free = build_model(load_config(sets=base + ["model.sign_constraint=none"]))
+    pn = "PN" if family == "standard" else "E"
+    for name, kernel in connectivity_kernels(standard).items():
+        assert np.all(np.asarray(kernel) >= 0), name
+    for area in recurrent_areas(standard):
+        assert (area.cell.sign_pn, area.cell.sign_int) == (1.0, -1.0)
+    for name, kernel in connectivity_kernels(inhpn).items():
+        assert np.all(np.asarray(kernel) >= 0), name
+    for area in recurrent_areas(inhpn):  # PN now inhibits, interneurons excite
+        assert (area.cell.sign_pn, area.cell.sign_int, area.cell.sign_x) == (-1.0, 1.0, 1.0)
+    mixed = [np.any(np.asarray(k) < 0) and np.any(np.asarray(k) > 0)
+             for k in connectivity_kernels(free).values()]
+    assert all(mixed)
+    assert f"area3_{pn}_to_{pn}" in connectivity_kernels(standard)
+
+
+def test_weight_decay_covers_every_trainable_variable():
+    """CIFAR10: 2e-4 * 0.5 * sum(w^2) over all variables; ImageNet excludes BatchNorm."""
+    model = build_model(load_config(sets=SMALL))
+    want = 1e-4 * sum(float(np.sum(np.square(w.numpy()))) for w in model.trainable_weights)
+    assert float(sum(model.losses)) == pytest.approx(want, rel=1e-5)
+    model = build_model(load_config(sets=SMALL + ["training.weight_decay_exclude_bn=true"]))
+    bn_like = [w for w in model.trainable_weights if "bn" in w.path]
+    assert bn_like
+    want = 1e-4 * sum(float(np.sum(np.square(w.numpy()))) for w in model.trainable_weights
+                      if "bn" not in w.path)
+    assert float(sum(model.losses)) == pytest.approx(want, rel=1e-5)
+
+
+def test_learning_rate_is_piecewise_by_epoch():
+    cfg = load_config()
+    schedule = learning_rate_schedule(cfg, steps_per_epoch=10)
+    got = [float(schedule(step)) for step in (0, 999, 1001, 1499, 1501, 2001, 2499)]
+    assert got == pytest.approx([0.1, 0.1, 0.01, 0.01, 1e-3, 1e-4, 1e-4])
+
+
+VARIANTS = {
+    "readout_sum": ["model.readout=sum"],
+    "sub_mul": ["model.input_gate=sub", "model.output_gate=mul"],
+    "sub_sub": ["model.input_gate=sub"],
+    "mul_mul": ["model.output_gate=mul"],
+    "noog_ecurrbn": ["model.output_gate=none", "model.og_channels=[0, 0]",
+                     "model.normalization=e_current_bn"],
+    "noog_ecurrbn_ssub": ["model.output_gate=none", "model.og_channels=[0, 0]",
+                          "model.normalization=e_current_bn", "model.input_gate=sub",
+                          "model.simple_subtraction=true"],
+    "noog_ecurrbn_ssub_sfg_recurri": [
+        "model.output_gate=none", "model.og_channels=[0, 0]",
+        "model.normalization=e_current_bn", "model.input_gate=sub",
+        "model.simple_subtraction=true", "model.forget_gate=scalar", "model.recurrent_ig=true"],
+    "no_pn_cell_bn": ["model.normalization=none"],
+    "pn_cell_dropout": ["model.normalization=cell_dropout"],
+    "layer_norm": ["model.normalization=layer_norm"],
+    "add_ig_curr_bn": ["model.ig_current_bn=true"],
+    "add_og_curr_bn": ["model.og_current_bn=true"],
+    "pn_cell_dropout_og_dropout": ["model.normalization=cell_dropout", "model.og_dropout=true"],
+    "inhpn": ["model.principal=inhibitory"],
+    "no_constraint": ["model.sign_constraint=none"],
+    "relu_constraint": ["model.sign_constraint=relu"],
+    "regular_conv": ["model.separable=false"],
+    "no_interneurons": ["model.ig_channels=[0, 0]", "model.og_channels=[0, 0]"],
+    "ei": ["model.family=standard_ei", "model.normalization=e_current_bn"],
+    "ei_icurrbn": ["model.family=standard_ei", "model.normalization=e_current_bn",
+                   "model.i_current_bn=true"],
+    "ei_inhpn": ["model.family=standard_ei", "model.normalization=e_current_bn",
+                 "model.principal=inhibitory"],
+    "ei_inhpn_inhibitory_input": ["model.family=standard_ei", "model.normalization=e_current_bn",
+                                  "model.principal=inhibitory",
+                                  "model.inhibitory_area_input=true"],
+    "ei_no_norm_no_i": ["model.family=standard_ei", "model.normalization=none",
+                        "model.i_channels=[0, 0]"],
+    "channel_mean_input": ["model.preprocessing=channel_mean"],
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_builds_and_trains_a_step(variant):
+    cfg = load_config(sets=SMALL + VARIANTS[variant])
+    model = build_model(cfg)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  run_eagerly=True)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, 4)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    changed = [not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights)]
+    assert sum(changed) > len(changed) // 2
+
+
+def test_batchnorm_statistics_are_per_time_step_after_training(smoke_run):
+    model = keras.models.load_model(smoke_run.run_dir / "model.keras")
+    norms = [layer for area in recurrent_areas(model)
+             for layer in area.cell._flatten_layers(include_self=False)
+             if isinstance(layer, StepBatchNorm)]
+    assert len(norms) == 2  # cell-state BN in areas 3 and 4
+    for norm in norms:
+        mean = norm.moving_mean.numpy()
+        assert mean.shape == (4, norm.gamma.shape[1])
+        assert not np.allclose(mean[0], 0)  # updated by training
+        for t in range(1, 4):
+            assert not np.allclose(mean[t], mean[0]), t
+
+
+def test_keras_file_round_trip(tmp_path):
+    cfg = load_config(sets=SMALL)
+    model = build_model(cfg)
+    compile_model(model, cfg, 1)
+    x = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    model.train_on_batch(x, np.array([1, 2, 3]))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    assert all(isinstance(a.cell, AreaCell) for a in recurrent_areas(loaded))

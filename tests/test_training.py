@@ -1,0 +1,97 @@
+"""Run directories, resume after interruption, and multi-device training."""
+
+import csv
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from conftest import CONFIGS, ROOT
+from ei_tf.config import ConfigError, load_config, smoke
+from ei_tf.training import run_dir_for, train
+
+
+def test_run_directory_layout(smoke_run):
+    names = {p.name for p in smoke_run.run_dir.iterdir()}
+    assert {"config.yaml", "history.csv", "export", "tensorboard", "model.keras",
+            "completed.json"} <= names
+    assert "backup" not in names  # resume state is removed once the run completes
+    assert load_config(smoke_run.run_dir / "config.yaml").to_dict() | {"name": None} == (
+        smoke_run.cfg.to_dict() | {"name": None})
+    with open(smoke_run.run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0"]
+    assert {"accuracy", "loss", "val_accuracy", "val_loss"} <= set(rows[0])
+
+
+def test_completed_run_is_reported_not_retrained(smoke_run, capsys):
+    record = train(smoke_run.cfg, 0, out=smoke_run.out, verbose=0)
+    assert record == smoke_run.record
+    assert "already complete" in capsys.readouterr().out
+
+
+def test_different_config_in_run_directory_is_refused(smoke_run):
+    changed = load_config(smoke_run.run_dir / "config.yaml", ["training.learning_rate=0.05"])
+    changed.name = smoke_run.cfg.name
+    with pytest.raises(ConfigError, match="different config.*training.learning_rate"):
+        train(changed, 0, out=smoke_run.out, verbose=0)
+
+
+class Interrupt(Exception):
+    pass
+
+
+class StopAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.seen = epoch, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(epoch)
+        if epoch == self.epoch:
+            raise Interrupt()
+
+
+def test_running_again_resumes_an_interrupted_run(tmp_path):
+    cfg = smoke(load_config(CONFIGS / "fig2_standard.yaml", [
+        "data.dataset=synthetic", "model.pn_channels=[8, 16]", "model.ig_channels=[2, 4]",
+        "model.og_channels=[2, 4]"]))
+    cfg.training.epochs = 3
+    cfg.export.epochs = []
+    with pytest.raises(Interrupt):
+        train(cfg, 1, out=tmp_path, verbose=0, callbacks=[StopAt(2)])
+    run_dir = run_dir_for(tmp_path, cfg, 1)
+    assert (run_dir / "backup").is_dir() and not (run_dir / "completed.json").exists()
+    second = StopAt(-1)
+    train(cfg, 1, out=tmp_path, verbose=0, callbacks=[second])
+    assert second.seen == [2]  # continues with the interrupted epoch
+    with open(run_dir / "history.csv") as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1", "2"]
+    assert (run_dir / "export" / cfg.export.model_name / "3").is_dir()
+
+
+MIRRORED = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from ei_tf.config import load_config, smoke
+from ei_tf.training import train
+cfg = smoke(load_config(sys.argv[1], ["data.dataset=synthetic", "training.distribute=mirrored",
+                                      "model.pn_channels=[8, 16]", "model.ig_channels=[2, 4]",
+                                      "model.og_channels=[2, 4]"]))
+cfg.export.epochs = []
+record = train(cfg, 0, out=sys.argv[2], verbose=0)
+print("REPLICAS", record["replicas"])
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(CONFIGS / "fig2_standard.yaml"), str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT, env={"TF_CPP_MIN_LOG_LEVEL": "2",
+                                                       "PATH": "/usr/bin:/bin",
+                                                       "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "REPLICAS 2" in result.stdout
