@@ -13,7 +13,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",
-        "keras>=3.8",
+        "keras>=3.13",  # TerminateOnNaN(raise_error=True)
         "tensorboard",  # TensorBoard logs (no longer pulled in by tensorflow itself)
         "tensorflow-datasets",
         "importlib_resources",  # needed by tensorflow-datasets to prepare datasets

@@ -1,0 +1,9 @@
+"""ei-tf: convolutional recurrent networks with excitatory and inhibitory cell types."""
+
+import os
+
+# Both take effect only before TensorFlow's first import; an explicit setting wins.
+# oneDNN CPU kernels: training measured 1.5x faster (54 -> 80 images/s, 2 cores) where
+# TensorFlow leaves them off by default.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -305,7 +305,7 @@ class StandardEICell(AreaCell):
             for post in ("E", "I"):
                 conv = self.conv(sizes[post], f"{pre}_to_{post}", use_bias=pre == "E")
                 conv.build(shape_x if pre == "X" else shape_x[:-1] + (sizes[pre],))
-                self.conns[(pre, post)] = conv
+                self.conns[f"{pre}_to_{post}"] = conv
         self.forget = {p: self.forget_logit(sizes[p], f"{p}_forget_logit") for p in ("E", "I")}
         use_norm = {"E": cfg.normalization != "none", "I": cfg.i_current_bn}
         self.norms = {}
@@ -321,8 +321,7 @@ class StandardEICell(AreaCell):
             self.norms[post] = norm
 
     def connections(self):
-        return {f"{pre}_to_{post}": conv for (pre, post), conv in self.conns.items()
-                if pre != "X"}
+        return {kind: conv for kind, conv in self.conns.items() if not kind.startswith("X_")}
 
     def call(self, x, states, training=False):
         e_prev, i_prev, counter = states
@@ -331,7 +330,8 @@ class StandardEICell(AreaCell):
         pre = {"E": e_prev, "I": i_prev, "X": x}
         new = {}
         for post, prev in (("E", e_prev), ("I", i_prev)):
-            current = sum(signs[p] * self.conns[(p, post)](pre[p]) for p in ("E", "I", "X"))
+            current = sum(signs[p] * self.conns[f"{p}_to_{post}"](pre[p])
+                          for p in ("E", "I", "X"))
             norm = self.norms[post]
             if isinstance(norm, StepBatchNorm):
                 current = norm(current, step, training=training)

@@ -8,13 +8,14 @@ CIFAR10 *Standard* network trained as in section 2 / Appendix A.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import yaml
 
@@ -151,11 +152,16 @@ class ExportConfig:
 
 @dataclass
 class Config:
-    """A whole run. ``name`` defaults to the YAML file's stem; ``seeds`` are trained in turn."""
+    """A whole run. ``name`` defaults to the YAML file's stem; ``seeds`` are trained in turn.
+
+    ``sweep`` (empty: none) makes the file a grid of networks; its syntax and expansion into
+    single runs are in :mod:`ei_tf.sweep`.
+    """
 
     name: str = "default"
     description: str = ""
     seeds: list[int] = field(default_factory=lambda: [0], metadata=_range(0))
+    sweep: dict = field(default_factory=dict)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -199,6 +205,8 @@ def _type_name(tp) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if tp is type(None):
         return "null"
+    if tp is dict:
+        return "a mapping"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp)))
 
@@ -242,6 +250,12 @@ def _coerce(value, tp, meta, where):
         return [_coerce(v, item_tp, meta, f"{where}[{i}]") for i, v in enumerate(value)]
     if tp is bool:
         if not isinstance(value, bool):
+            raise wrong
+        return value
+    if tp is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
             raise wrong
         return value
     if tp is int:
@@ -323,6 +337,9 @@ def _validate(cfg: Config, source: str):
                           f"be increasing")
     if not cfg.seeds:
         raise ConfigError(f"{source}: seeds must list at least one seed")
+    if cfg.sweep:
+        from .sweep import validate_spec  # the sweep syntax lives with its expansion
+        validate_spec(cfg.sweep, source)
 
 
 def parse_set(item: str) -> tuple[list[str], object]:
@@ -349,14 +366,57 @@ def load_config(path=None, sets=(), name=None) -> Config:
         _apply(cfg, data or {}, source)
         if not (data or {}).get("name"):
             cfg.name = path.stem
+    _apply_sets(cfg, sets)
+    if name:
+        cfg.name = name
+    _validate(cfg, source)
+    return cfg
+
+
+def _apply_sets(cfg: Config, sets):
     for item in sets:
         keys, value = parse_set(item)
         nested = value
         for k in reversed(keys):
             nested = {k: nested}
         _apply(cfg, nested, "--set")
-    if name:
-        cfg.name = name
+
+
+def nest_keys(overrides: dict) -> dict:
+    """``{"model.pn_channels": [8, 16], "training": {"epochs": 3}}`` as nested mappings."""
+    out: dict = {}
+    for key, value in overrides.items():
+        keys = str(key).split(".")
+        node = out
+        for k in keys[:-1]:
+            if not isinstance(node.get(k, {}), dict):
+                raise ConfigError(f"override key {key!r} goes inside '{k}', which is also given "
+                                  f"a plain value")
+            node = node.setdefault(k, {})
+        leaf = keys[-1]
+        value = nest_keys(value) if isinstance(value, dict) and keys[0] != "sweep" else value
+        if isinstance(node.get(leaf), dict) and isinstance(value, dict):
+            merge_nested(node[leaf], value)
+        else:
+            node[leaf] = value
+    return out
+
+
+def merge_nested(into: dict, extra: dict):
+    """Merge the nested mapping ``extra`` into ``into`` (``extra`` wins on plain values)."""
+    for k, v in extra.items():
+        if isinstance(into.get(k), dict) and isinstance(v, dict):
+            merge_nested(into[k], v)
+        else:
+            into[k] = v
+
+
+def with_overrides(cfg: Config, overrides: dict, source: str, sets=()) -> Config:
+    """A validated copy of ``cfg`` with ``overrides`` (keys dotted, ``model.pn_channels``, or
+    nested) applied, then the ``--set`` pairs ``sets`` (so the command line wins)."""
+    cfg = copy.deepcopy(cfg)
+    _apply(cfg, nest_keys(overrides), source)
+    _apply_sets(cfg, sets)
     _validate(cfg, source)
     return cfg
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -104,24 +105,30 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         export_savedmodel(model, export_dir(run_dir, cfg) / "0", cfg, 0)
 
     callbacks = [
-        keras.callbacks.TerminateOnNaN(),
+        # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
+        keras.callbacks.TerminateOnNaN(raise_error=True),
         EpochExport(run_dir, cfg),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        # Kept when training stops on NaN; removed below once the run has completed.
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
         *callbacks,
     ]
     start = time.time()
-    history = model.fit(data.train_for_fit(), epochs=cfg.training.epochs,
-                        steps_per_epoch=steps, validation_data=data.test(),
-                        callbacks=callbacks, shuffle=False, verbose=verbose)
-    seconds = time.time() - start
-    if any(math.isnan(v) for v in history.history.get("loss", [])):
+    try:
+        history = model.fit(data.train_for_fit(), epochs=cfg.training.epochs,
+                            steps_per_epoch=steps, validation_data=data.test(),
+                            callbacks=callbacks, shuffle=False, verbose=verbose)
+    except RuntimeError as err:
+        if "NaN or Inf loss" not in str(err):
+            raise
         raise FloatingPointError(
-            f"training of {run_dir} stopped: the loss became NaN; the last good epoch's "
-            f"state is in {run_dir / 'backup'}")
+            f"training of {run_dir} stopped: the loss became NaN or Inf; the last completed "
+            f"epoch is kept in {run_dir / 'backup'} (rerun to retry from it)") from None
+    seconds = time.time() - start
     _, test_accuracy = model.evaluate(data.test(), verbose=0)
     model.save(run_dir / "model.keras")
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
     epochs_run = len(history.history.get("loss", []))
     record = {"test_accuracy": float(test_accuracy), "epochs": cfg.training.epochs,
               "replicas": strategy.num_replicas_in_sync,

@@ -38,11 +38,9 @@ def test_different_config_in_run_directory_is_refused(smoke_run):
         train(changed, 0, out=smoke_run.out, verbose=0)
 
 
-class Interrupt(Exception):
-    pass
+class PoisonAt(keras.callbacks.Callback):
+    """Records the epochs it sees; at ``epoch`` sets every weight to NaN (a diverged run)."""
 
-
-class StopAt(keras.callbacks.Callback):
     def __init__(self, epoch):
         super().__init__()
         self.epoch, self.seen = epoch, []
@@ -50,25 +48,30 @@ class StopAt(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.seen.append(epoch)
         if epoch == self.epoch:
-            raise Interrupt()
+            for w in self.model.trainable_weights:
+                w.assign(w * float("nan"))
 
 
-def test_running_again_resumes_an_interrupted_run(tmp_path):
+def test_nan_stops_the_run_and_running_again_resumes(tmp_path):
     cfg = smoke(load_config(CONFIGS / "fig2_standard.yaml", [
         "data.dataset=synthetic", "model.pn_channels=[8, 16]", "model.ig_channels=[2, 4]",
         "model.og_channels=[2, 4]"]))
     cfg.training.epochs = 3
-    cfg.export.epochs = []
-    with pytest.raises(Interrupt):
-        train(cfg, 1, out=tmp_path, verbose=0, callbacks=[StopAt(2)])
+    cfg.export.epochs = [1]
+    with pytest.raises(FloatingPointError, match="NaN or Inf.*last completed epoch is kept"):
+        train(cfg, 1, out=tmp_path, verbose=0, callbacks=[PoisonAt(2)])
     run_dir = run_dir_for(tmp_path, cfg, 1)
+    versions = run_dir / "export" / cfg.export.model_name
     assert (run_dir / "backup").is_dir() and not (run_dir / "completed.json").exists()
-    second = StopAt(-1)
-    train(cfg, 1, out=tmp_path, verbose=0, callbacks=[second])
+    assert sorted(p.name for p in versions.iterdir()) == ["1"]  # nothing exported after NaN
+    second = PoisonAt(-1)
+    record = train(cfg, 1, out=tmp_path, verbose=0, callbacks=[second])
     assert second.seen == [2]  # continues with the interrupted epoch
+    assert record["test_accuracy"] > 0
     with open(run_dir / "history.csv") as f:
         assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1", "2"]
-    assert (run_dir / "export" / cfg.export.model_name / "3").is_dir()
+    assert sorted(p.name for p in versions.iterdir()) == ["1", "3"]
+    assert not (run_dir / "backup").exists()
 
 
 MIRRORED = """

@@ -33,7 +33,7 @@ def separable_kernel(depthwise: np.ndarray, pointwise: np.ndarray) -> np.ndarray
 
 
 def channel_weights(kernel: np.ndarray) -> np.ndarray:
-    """Channel-to-channel weights ``[C_in, C_out]``: ``|kernel|`` averaged over the k x k positions."""
+    """Channel-to-channel weights ``[C_in, C_out]``: ``|kernel|`` averaged over k x k positions."""
     return np.abs(np.asarray(kernel, dtype=np.float64)).mean(axis=(0, 1))
 
 

@@ -1,0 +1,67 @@
+"""Selectivity, connectivity and across-network statistics (paper section 2, Appendix A, C).
+
+Measures on arrays: :mod:`.selectivity`, :mod:`.connectivity`, :mod:`.stats`.  From exported
+SavedModels: :mod:`.recording` (centre-unit responses, kernels), :mod:`.pipeline` (one JSON per
+exported epoch of a run, cached) and :mod:`.report` (tables, statistics across networks).
+TensorFlow is imported only when a SavedModel is loaded.
+"""
+
+from ei_tf.analysis.connectivity import (
+    DENSITY_THRESHOLD,
+    channel_weights,
+    density,
+    log_weights,
+    separable_kernel,
+)
+from ei_tf.analysis.pipeline import (
+    LOG_WEIGHT_BINS,
+    EpochAnalysis,
+    analyze_run,
+    analyze_savedmodel,
+    connection_metrics,
+    find_exports,
+    load_result,
+    load_test_images,
+    population_metrics,
+    result_path,
+)
+from ei_tf.analysis.recording import (
+    AnalysisError,
+    LoadedModel,
+    check_signatures,
+    savedmodel_fingerprint,
+)
+from ei_tf.analysis.report import aggregate, across_networks, format_tables
+from ei_tf.analysis.selectivity import Summary, gosi, grating_gosi, skewness, summarize
+from ei_tf.analysis.stats import bootstrap_ci
+
+__all__ = [
+    "DENSITY_THRESHOLD",
+    "LOG_WEIGHT_BINS",
+    "AnalysisError",
+    "EpochAnalysis",
+    "LoadedModel",
+    "Summary",
+    "across_networks",
+    "aggregate",
+    "analyze_run",
+    "analyze_savedmodel",
+    "bootstrap_ci",
+    "channel_weights",
+    "check_signatures",
+    "connection_metrics",
+    "density",
+    "find_exports",
+    "format_tables",
+    "gosi",
+    "grating_gosi",
+    "load_result",
+    "load_test_images",
+    "log_weights",
+    "population_metrics",
+    "result_path",
+    "savedmodel_fingerprint",
+    "separable_kernel",
+    "skewness",
+    "summarize",
+]

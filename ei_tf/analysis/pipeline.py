@@ -1,0 +1,470 @@
+"""Selectivity and connectivity analysis of exported networks, one JSON per epoch.
+
+For every exported epoch of a run (``<run>/export/<model_name>/<epoch>/``) the analysis
+
+* records the time-averaged centre unit of every area and cell type (PN, IG, OG; E, I) for the
+  432 gratings of Appendix C and for the test images of the run's dataset (all 10,000 CIFAR10
+  test images by default), through the SavedModel's ``activity`` signature;
+* computes per neuron gOSI (eq. 3, at the neuron's preferred spatial frequency and phase),
+  orientation skewness (eq. 4, over all 432 gratings) and image skewness (eq. 4, over the test
+  images); neurons where a measure is undefined (silent ones) are excluded and counted;
+* computes per connection type the density (fraction of channel-to-channel weights, after
+  averaging |kernel| over the k x k positions, above exp(-10)), the all-entries density, and
+  histograms of the log weights on fixed bins (Figure 3);
+
+and writes ``<run>/analysis/epoch_<E>.json`` (layout in the comment after :data:`SCHEMA`).
+A stored result is reused while the SavedModel's fingerprint and the image count are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterable, Optional, Union
+
+import numpy as np
+
+from ei_tf.analysis.connectivity import DENSITY_THRESHOLD, density, log_weights
+from ei_tf.analysis.recording import (DEFAULT_BATCH_SIZE, AnalysisError, LoadedModel,
+                                      check_signatures, read_savedmodel_metadata,
+                                      record_responses, savedmodel_fingerprint)
+from ei_tf.analysis.selectivity import grating_gosi, skewness, summarize
+from ei_tf.stimuli import GRID_SHAPE, N_GRATINGS, N_ORIENT, make_gratings
+
+SCHEMA = 1
+ANALYSIS_DIR = "analysis"
+EXPORT_DIR = "export"
+# Fixed bins of log(weight) (natural log) for the Figure 3 histograms: comparable and summable
+# across connection types, areas and networks.  The density threshold is at -10.
+LOG_WEIGHT_BINS = np.arange(-60.0, 10.0 + 0.25, 0.5)
+POPULATION_METRICS = ("gosi", "orientation_skewness", "image_skewness")
+CONNECTION_METRICS = ("density", "density_all")
+
+# JSON layout of one epoch (``schema`` 1); NaN is written as null:
+# {
+#   "schema": 1, "epoch": E, "run_dir": str, "savedmodel": "export/<model>/<E>",
+#   "fingerprint": "sha256:...", "config_name": str, "family": "standard" | "standard_ei",
+#   "logs": {training logs at export} | null, "created": unix time,
+#   "settings": {"images_requested": N | null, "n_images": int, "image_source": str,
+#                "n_gratings": 432, "image_size": int, "unit": "centre", "time_average": true,
+#                "density_threshold": exp(-10)},
+#   "populations": {"area3_PN": {
+#       "area": "area3", "cell_type": "PN", "n_neurons": C, "map_shape": [T, H, W],
+#       "n_silent_gratings": int, "n_silent_images": int | null,
+#       "gosi" | "orientation_skewness" | "image_skewness": {
+#           "mean": float | null, "n_excluded": int, "values": [C floats | null]},
+#           (image_skewness: "values" null and all neurons excluded when no test images)
+#       "preferred": {"frequency_index": [C], "phase_index": [C], "orientation_index": [C]},
+#       "tuning": [C x 18] responses over orientations at the preferred frequency and phase},
+#     ...},
+#   "connections": {"area3_PN_to_PN": {
+#       "area": "area3", "pre": "PN", "post": "PN", "shape": [k, k, C_in, C_out],
+#       "density": float | null, "density_all": float | null,  (null: no channels)
+#       "log_weight_hist": {"counts": [len(bins) - 1], "below": int, "above": int, "zero": int},
+#       "log_weight_hist_all": {same, over all k*k*C_in*C_out entries}},
+#     ...},
+#   "log_weight_bins": [edges],
+#   "timing": {"load_s", "gratings_s", "images_s", "metrics_s", "total_s"}
+# }
+
+
+# --------------------------------------------------------------------------------------------
+# Locating exports
+
+
+def _model_name_from_config(run_dir: Path) -> Optional[str]:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        import yaml
+
+        data = yaml.safe_load(path.read_text()) or {}
+        return str(data["export"]["model_name"])
+    except Exception:  # unreadable or older layout: fall back to scanning export/
+        return None
+
+
+def find_exports(run_dir) -> dict[int, Path]:
+    """``{epoch: SavedModel dir}`` of a run, ascending; raises :class:`AnalysisError` when the
+    run directory or its export is missing."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise AnalysisError(f"run directory {run_dir} does not exist")
+    root = run_dir / EXPORT_DIR
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    preferred = _model_name_from_config(run_dir)
+    if preferred in names:
+        names = [preferred]
+    if len(names) > 1:
+        raise AnalysisError(f"{root} holds several models ({', '.join(names)}) and "
+                            f"{run_dir / 'config.yaml'} names none of them")
+    exports = {}
+    for name in names:
+        for version in (root / name).iterdir():
+            if version.name.isdigit() and (version / "saved_model.pb").is_file():
+                exports[int(version.name)] = version
+    if not exports:
+        raise AnalysisError(f"{run_dir} has no exported SavedModel (expected "
+                            f"{root}/<model_name>/<epoch>/saved_model.pb)")
+    return dict(sorted(exports.items()))
+
+
+def result_path(run_dir, epoch: int) -> Path:
+    return Path(run_dir) / ANALYSIS_DIR / f"epoch_{int(epoch)}.json"
+
+
+# --------------------------------------------------------------------------------------------
+# Stimuli
+
+
+def _run_config(run_dir: Path, savedmodel_dir: Path) -> dict:
+    config = read_savedmodel_metadata(savedmodel_dir).get("config")
+    if isinstance(config, dict):
+        return config
+    path = run_dir / "config.yaml"
+    if path.is_file():
+        try:
+            import yaml
+
+            return yaml.safe_load(path.read_text()) or {}
+        except Exception:
+            pass
+    return {}
+
+
+def load_test_images(config: dict, n_images: Optional[int] = None,
+                     data_dir: Optional[str] = None) -> tuple[np.ndarray, str]:
+    """The first ``n_images`` (all when None) test images of a run's dataset, raw 0-255 pixels.
+
+    CIFAR10: the official ``test_batch`` from ``data_dir``, else the run's ``data.data_dir``,
+    else the ``EI_TF_DATA_DIR`` environment variable, else tensorflow-datasets (see
+    :func:`ei_tf.data.resolve_data_dir`).  Synthetic: the run's synthetic test split.
+    Returns ``(images [N, H, W, 3], description)``.
+    """
+    from ei_tf import data as data_mod
+
+    data_cfg = dict(config.get("data") or {})
+    dataset = data_cfg.get("dataset", "cifar10")
+    if n_images == 0:
+        return np.zeros((0, 1, 1, 3), np.uint8), "none (image skewness skipped)"
+    if dataset == "cifar10":
+        ns = SimpleNamespace(dataset="cifar10", data_dir=data_dir or data_cfg.get("data_dir", ""))
+        directory = data_mod.resolve_data_dir(ns)
+        images = data_mod.load_cifar10(directory)[2]
+        source = "cifar10 test set"
+    elif dataset == "synthetic":
+        size = int(data_cfg.get("image_size", 32))
+        count = int(data_cfg.get("test_examples") or data_mod.SYNTHETIC_DEFAULT_TEST)
+        images = data_mod.make_synthetic(count, size, int(data_cfg.get("num_classes", 10)), 1)[0]
+        source = "synthetic test set"
+    else:
+        raise AnalysisError(f"image skewness for '{dataset}' runs is not supported yet "
+                            f"(cifar10 and synthetic are); use --images 0 to skip it")
+    total = len(images)
+    if n_images is not None:
+        if n_images > total:
+            raise AnalysisError(f"--images {n_images} exceeds the {total} images of the "
+                                f"{source}")
+        images = images[:n_images]
+    return images, f"{source} (first {len(images)} of {total})"
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+
+
+def _clean(values) -> list:
+    """Floats for JSON, NaN / inf as None."""
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, float).ravel()]
+
+
+def _nan_to_none(value):
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _json_safe(value):
+    """Nested dicts/lists with non-finite floats replaced by None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _measure(values: np.ndarray) -> dict:
+    summary = summarize(values)
+    return {"mean": _nan_to_none(summary.mean), "n_excluded": summary.n_excluded,
+            "values": _clean(values)}
+
+
+def population_metrics(grating_responses: np.ndarray, gratings,
+                       image_responses: Optional[np.ndarray]) -> dict:
+    """Per-neuron selectivity of one population from its centre-unit responses.
+
+    Args:
+        grating_responses: ``[432, C]`` time-averaged responses to the gratings.
+        gratings: :class:`ei_tf.stimuli.Gratings` in the same order.
+        image_responses: ``[N, C]`` responses to the test images, or None to skip.
+    """
+    responses = np.asarray(grating_responses, np.float64)
+    n_neurons = responses.shape[1]
+    if n_neurons == 0:  # a population configured with no channels
+        empty = {"mean": None, "n_excluded": 0, "values": []}
+        return {"n_neurons": 0, "n_silent_gratings": 0, "n_silent_images": None,
+                **{m: dict(empty) for m in POPULATION_METRICS},
+                "preferred": {"frequency_index": [], "phase_index": [], "orientation_index": []},
+                "tuning": []}
+    best = np.argmax(responses, axis=0)
+    freq_idx, phase_idx, orient_idx = np.unravel_index(best, GRID_SHAPE)
+    grid = gratings.as_grid(responses)  # [F, P, O, C]
+    tuning = grid[freq_idx, phase_idx, :, np.arange(n_neurons)]  # [C, O]
+    out = {
+        "n_neurons": int(n_neurons),
+        "n_silent_gratings": int(np.all(responses == 0, axis=0).sum()),
+        "n_silent_images": None,
+        "gosi": _measure(grating_gosi(responses, gratings)),
+        "orientation_skewness": _measure(skewness(responses, axis=0)),
+        "image_skewness": {"mean": None, "n_excluded": int(n_neurons), "values": None},
+        "preferred": {"frequency_index": freq_idx.tolist(), "phase_index": phase_idx.tolist(),
+                      "orientation_index": orient_idx.tolist()},
+        "tuning": [[float(v) for v in row] for row in tuning.reshape(n_neurons, N_ORIENT)],
+    }
+    if image_responses is not None and len(image_responses):
+        image_responses = np.asarray(image_responses, np.float64)
+        out["n_silent_images"] = int(np.all(image_responses == 0, axis=0).sum())
+        out["image_skewness"] = _measure(skewness(image_responses, axis=0))
+    return out
+
+
+def _histogram(log_values: np.ndarray, n_zero: int) -> dict:
+    counts, _ = np.histogram(log_values, bins=LOG_WEIGHT_BINS)
+    return {"counts": counts.astype(int).tolist(),
+            "below": int((log_values < LOG_WEIGHT_BINS[0]).sum()),
+            "above": int((log_values > LOG_WEIGHT_BINS[-1]).sum()),
+            "zero": int(n_zero)}
+
+
+def connection_metrics(kernel: np.ndarray) -> dict:
+    """Density (channel-to-channel and all entries) and log-weight histograms of one kernel."""
+    kernel = np.asarray(kernel, np.float64)
+    channel = np.abs(kernel).mean(axis=(0, 1))
+    empty = kernel.size == 0  # a population with no channels: density undefined
+    return {
+        "shape": list(kernel.shape),
+        "density": None if empty else density(kernel, DENSITY_THRESHOLD, spatial_average=True),
+        "density_all": None if empty else density(kernel, DENSITY_THRESHOLD,
+                                                  spatial_average=False),
+        "log_weight_hist": _histogram(log_weights(kernel, True), int((channel == 0).sum())),
+        "log_weight_hist_all": _histogram(log_weights(kernel, False), int((kernel == 0).sum())),
+    }
+
+
+_CELL_ORDER = ("PN", "IG", "OG", "E", "I")
+_CONNECTION_ORDER = ("PN_to_PN", "IG_to_PN", "OG_to_PN", "PN_to_IG", "PN_to_OG",
+                     "E_to_E", "I_to_E", "E_to_I", "I_to_I")
+
+
+def _area_number(area: str) -> int:
+    digits = area[len("area"):]
+    return int(digits) if digits.isdigit() else 0
+
+
+def _order(key: str, kinds: tuple) -> tuple:
+    """Sort key: area number, then the paper's order of cell / connection types."""
+    area, kind = key.split("_", 1)
+    return (_area_number(area), kinds.index(kind) if kind in kinds else len(kinds), key)
+
+
+def _split_population(key: str) -> tuple[str, str]:
+    area, cell_type = key.rsplit("_", 1)
+    return area, cell_type
+
+
+def _split_connection(key: str) -> tuple[str, str, str]:
+    area, rest = key.split("_", 1)
+    pre, post = rest.split("_to_")
+    return area, pre, post
+
+
+# --------------------------------------------------------------------------------------------
+# One SavedModel
+
+
+def analyze_savedmodel(savedmodel_dir, images: Optional[np.ndarray] = None,
+                       batch_size: int = DEFAULT_BATCH_SIZE, verbose: bool = True,
+                       stream=None, model: Optional[LoadedModel] = None) -> dict:
+    """All metrics of one SavedModel (the ``populations``, ``connections``, ``settings``-free
+    part of the epoch JSON, plus ``timing``).
+
+    Args:
+        savedmodel_dir: an exported SavedModel with ``activity`` and ``connectivity``.
+        images: raw test images ``[N, H, W, 3]`` for the image skewness; None or empty skips it.
+        model: an already loaded :class:`LoadedModel` of ``savedmodel_dir`` (optional).
+    """
+    stream = stream if stream is not None else sys.stderr
+    t0 = time.perf_counter()
+    model = model or LoadedModel(savedmodel_dir)
+    t1 = time.perf_counter()
+    gratings = make_gratings(model.image_size)
+    grating_resp = record_responses(model, gratings.images, "gratings", batch_size, verbose,
+                                    stream)
+    t2 = time.perf_counter()
+    image_resp = None
+    if images is not None and len(images):
+        if tuple(images.shape[1:]) != model.input_shape:
+            raise AnalysisError(f"test images have shape {tuple(images.shape[1:])} but "
+                                f"{savedmodel_dir} takes {model.input_shape}")
+        image_resp = record_responses(model, images, "test images", batch_size, verbose, stream)
+    t3 = time.perf_counter()
+
+    populations = {}
+    for key in sorted(model.populations, key=lambda k: _order(k, _CELL_ORDER)):
+        area, cell_type = _split_population(key)
+        entry = {"area": area, "cell_type": cell_type,
+                 "map_shape": list(model.activity_shapes[key][:3])}
+        entry.update(population_metrics(grating_resp[key], gratings,
+                                        None if image_resp is None else image_resp[key]))
+        populations[key] = entry
+    connections = {}
+    kernels = model.connectivity()
+    for key in sorted(kernels, key=lambda k: _order(k, _CONNECTION_ORDER)):
+        kernel = kernels[key]
+        area, pre, post = _split_connection(key)
+        connections[key] = {"area": area, "pre": pre, "post": post, **connection_metrics(kernel)}
+    t4 = time.perf_counter()
+    return {
+        "image_size": model.image_size,
+        "populations": populations,
+        "connections": connections,
+        "log_weight_bins": LOG_WEIGHT_BINS.tolist(),
+        "timing": {"load_s": t1 - t0, "gratings_s": t2 - t1, "images_s": t3 - t2,
+                   "metrics_s": t4 - t3, "total_s": t4 - t0},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# A run: every exported epoch, cached
+
+
+@dataclass
+class EpochAnalysis:
+    """One epoch's analysis: the JSON dict, its file and whether it came from the cache."""
+
+    epoch: int
+    path: Path
+    result: dict
+    cached: bool
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        tmp.write_text(json.dumps(data, allow_nan=False, separators=(",", ":")))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_result(path) -> Optional[dict]:
+    """A stored epoch JSON, or None when absent, unreadable or of another schema."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+
+
+def _reusable(stored: Optional[dict], fingerprint: str, images_requested) -> bool:
+    return (stored is not None and stored.get("fingerprint") == fingerprint
+            and stored.get("settings", {}).get("images_requested") == images_requested)
+
+
+def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
+                n_images: Optional[int] = None, data_dir: Optional[str] = None,
+                batch_size: int = DEFAULT_BATCH_SIZE, force: bool = False,
+                verbose: bool = True, stream=None) -> list[EpochAnalysis]:
+    """Analyse every exported epoch of ``run_dir`` (or the given one(s)), reusing stored results.
+
+    Args:
+        run_dir: a run directory (``config.yaml``, ``export/<model_name>/<epoch>/``).
+        epoch: None for all exported epochs, an epoch number, or several.
+        n_images: the first N test images for the image skewness (None: all; 0: skip).
+        data_dir: overrides the run's data directory (CIFAR10 python-layout directory).
+        force: recompute even when a stored result is valid.
+        verbose: progress lines on ``stream`` (stderr by default).
+
+    Raises:
+        AnalysisError: the run directory, its export, the requested epoch or a required
+            signature is missing; the test images cannot be provided.
+        ei_tf.data.DataError: the CIFAR10 files are missing or malformed.
+    """
+    stream = stream if stream is not None else sys.stderr
+    run_dir = Path(run_dir)
+    exports = find_exports(run_dir)
+    if epoch is None:
+        epochs = list(exports)
+    else:
+        epochs = [int(epoch)] if isinstance(epoch, (int, np.integer)) else [int(e) for e in epoch]
+        missing = [e for e in epochs if e not in exports]
+        if missing:
+            raise AnalysisError(f"epoch {missing[0]} is not exported in {run_dir} (exported: "
+                                f"{', '.join(map(str, exports))})")
+    for e in epochs:  # fail before any long computation
+        check_signatures(exports[e])
+
+    images, source = None, None
+    results = []
+    for e in epochs:
+        sm_dir = exports[e]
+        path = result_path(run_dir, e)
+        fingerprint = savedmodel_fingerprint(sm_dir)
+        stored = None if force else load_result(path)
+        if _reusable(stored, fingerprint, n_images):
+            stored["run_dir"] = str(run_dir)  # the run may have been moved or copied
+            results.append(EpochAnalysis(e, path, stored, cached=True))
+            continue
+        config = _run_config(run_dir, sm_dir)
+        if images is None:
+            images, source = load_test_images(config, n_images, data_dir)
+        if verbose:
+            stream.write(f"analysing {sm_dir}\n")
+            stream.flush()
+        metrics = analyze_savedmodel(sm_dir, images, batch_size, verbose, stream)
+        meta = read_savedmodel_metadata(sm_dir)
+        result = {
+            "schema": SCHEMA,
+            "epoch": e,
+            "run_dir": str(run_dir),
+            "savedmodel": str(sm_dir.relative_to(run_dir)),
+            "fingerprint": fingerprint,
+            "config_name": config.get("name"),
+            "family": (config.get("model") or {}).get("family"),
+            "logs": _json_safe(meta.get("logs")),
+            "created": time.time(),
+            "settings": {
+                "images_requested": n_images,
+                "n_images": int(len(images)),
+                "image_source": source,
+                "n_gratings": N_GRATINGS,
+                "image_size": metrics.pop("image_size"),
+                "unit": "centre",
+                "time_average": True,
+                "density_threshold": DENSITY_THRESHOLD,
+            },
+            **metrics,
+        }
+        write_json_atomic(path, result)
+        results.append(EpochAnalysis(e, path, result, cached=False))
+    return results

@@ -1,0 +1,112 @@
+"""Every config in configs/: loads, validates every point, builds its network(s).
+
+``pytest -s tests/test_configs_all.py`` prints each network's trainable parameter count.
+"""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import CONFIGS, ROOT
+from ei_tf.config import load_config
+from ei_tf.model import build_model
+from ei_tf.sweep import load_points
+
+ALL = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+
+
+def trainable(cfg) -> int:
+    keras.backend.clear_session()
+    model = build_model(cfg)
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("config", ALL)
+def test_config_validates_and_builds(config):
+    points = load_points(CONFIGS / config)  # every point's config is validated here
+    assert points and [p.index for p in points] == list(range(len(points)))
+    # Build the first and the last network (a sweep's smallest and largest grid point).
+    builds = [points[0]] if not points[0].name else [points[0], points[-1]]
+    for point in builds:
+        n = trainable(point.config)
+        assert n > 0
+        print(f"{config}: {point.label} seed {point.seed}: {n:,} trainable parameters "
+              f"({len(points)} runs)")
+
+
+@pytest.mark.parametrize("config", ALL)
+def test_config_header_says_command_result_and_runtime(config):
+    text = (CONFIGS / config).read_text()
+    assert text.startswith(f"# python train.py --config configs/{config}"), config
+    header = text[:text.index("\ndescription:")]
+    if config != "quickstart.yaml":
+        assert re.search(r"^# Paper", header, re.MULTILINE), config
+        assert re.search(r"^# Full scale", header, re.MULTILINE), config
+    assert load_config(CONFIGS / config).description
+
+
+def test_readme_lists_every_config():
+    readme = (ROOT / "README.md").read_text()
+    missing = [c for c in ALL if f"`configs/{c}`" not in readme]
+    assert not missing, missing
+
+
+def test_channel_grids_contain_the_papers_networks():
+    standard = load_config(CONFIGS / "fig2_standard.yaml").model
+    standard_ei = load_config(CONFIGS / "fig4_standard_ei.yaml").model
+    counts = [2, 4, 8, 16, 32, 64, 128, 256]
+    for config, base, i_counts in [
+            ("fig6_standard_channel_grid.yaml", standard, counts),
+            ("fig6_standard_ei_channel_grid.yaml", standard_ei, counts),
+            ("fig17_standard_nonorm_channel_grid.yaml", None, [0, 1] + counts),
+            ("fig17_standard_ei_nonorm_channel_grid.yaml", None, [0, 1] + counts)]:
+        points = load_points(CONFIGS / config)
+        seeds = load_config(CONFIGS / config).seeds
+        assert len(points) == 8 * len(i_counts) * len(seeds), config
+        by_name = {p.name: p.config.model for p in points if p.seed == seeds[0]}
+        assert sorted(by_name) == sorted(f"e{e}_i{i}" for e in counts for i in i_counts)
+        for name, m in by_name.items():
+            e, i = map(int, re.match(r"e(\d+)_i(\d+)$", name).groups())
+            assert m.pn_channels == [e, 2 * e], name
+            inh = [m.ig_channels, m.og_channels] if m.family == "standard" else [m.i_channels]
+            assert all(c == [i, 2 * i] for c in inh), name
+        if base is not None:
+            assert by_name["e64_i16"] == base, config  # the Standard / StandardEI network
+        else:
+            assert all(m.normalization == "none" for m in by_name.values())
+
+
+def test_readout_gating_sweep_includes_the_standard_network():
+    points = load_points(CONFIGS / "fig9a_readout_gating.yaml")
+    names = [p.name for p in points if p.seed == 0]
+    assert names == [f"{r}_{g}" for r in ("LastT", "SumT")
+                     for g in ("MulSub", "MulMul", "SubMul", "SubSub")]
+    assert len(points) == 40
+    standard = load_config(CONFIGS / "fig2_standard.yaml").model
+    assert points[0].config.model == standard
+    m = points[6].config.model
+    assert (m.readout, m.input_gate, m.output_gate) == ("sum", "sub", "mul")
+
+
+def test_imagenet_config_follows_the_authors_settings():
+    cfg = load_config(CONFIGS / "fig4_imagenet_standard.yaml")
+    m, d, t = cfg.model, cfg.data, cfg.training
+    assert (m.ff_channels, m.ff_kernel_sizes, m.ff_conv_strides, m.ff_pool_strides) == (
+        [64, 128], [7, 3], [2, 1], [2, 2])
+    assert (m.pn_channels, m.ig_channels, m.og_channels) == (
+        [256, 256, 512], [64, 64, 128], [64, 64, 128])
+    assert (m.recurrent_pool_stride, m.time_steps, m.preprocessing) == (2, 5, "channel_mean")
+    assert (d.dataset, d.image_size, d.num_classes, d.batch_size) == ("imagenet", 128, 1000, 256)
+    assert (t.epochs, t.learning_rate, t.lr_boundaries, t.momentum) == (
+        100, 0.1, [30, 60, 80, 90], 0.9)
+    assert (t.weight_decay, t.weight_decay_exclude_bn) == (1e-4, True)
+
+
+def test_shuffled_label_configs():
+    for config in ("fig16_standard_shuffled_l2.yaml", "fig16_standard_ei_shuffled_l2.yaml",
+                   "appK_standard_shuffled_no_l2.yaml"):
+        d, t = load_config(CONFIGS / config).data, load_config(CONFIGS / config).training
+        assert (d.shuffled_labels, d.shuffled_fraction, d.augment) == (True, 0.1, False)
+        assert t.weight_decay == (0.0 if "no_l2" in config else 2e-4)
