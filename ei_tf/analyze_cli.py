@@ -4,6 +4,11 @@
 exported epoch of a run (or one), writes ``RUN_DIR/analysis/epoch_<E>.json`` and prints a table
 per area x cell type and per connection type.  Stored results are reused while the SavedModel
 is unchanged.
+
+``python analyze.py --figure N [--runs DIR] [--out DIR] [--seeds S,...]`` (N = 2-17) or
+``--all`` draws paper figures from the runs under ``--runs`` (default ``runs/``) into
+``<out>/figN.png`` and ``.pdf`` (default ``figures/``).  When a figure's runs are missing it
+prints the ``python train.py ...`` commands that make them (on stdout) and exits with status 3.
 """
 
 from __future__ import annotations
@@ -19,6 +24,15 @@ def _analyze_parser():
         "connectivity (density) of trained networks, from their exported SavedModels. Results "
         "go to RUN_DIR/analysis/epoch_<E>.json and are reused while the SavedModel is unchanged.")
     p.add_argument("--run", metavar="RUN_DIR", help="a run directory (holding export/)")
+    p.add_argument("--figure", type=int, action="append", metavar="N",
+                   help="draw paper figure N (2-17) from the runs under --runs; repeatable")
+    p.add_argument("--all", action="store_true", help="draw every paper figure (2-17)")
+    p.add_argument("--runs", default="runs", metavar="DIR",
+                   help="root of the run directories for --figure/--all (default: runs)")
+    p.add_argument("--out", default="figures", metavar="DIR",
+                   help="where --figure/--all write figN.png and figN.pdf (default: figures)")
+    p.add_argument("--seeds", metavar="S,...",
+                   help="with --figure/--all: use only these seeds of every config (e.g. 0,1)")
     p.add_argument("--epoch", type=int, metavar="E",
                    help="analyse only this exported epoch (default: all)")
     p.add_argument("--images", type=int, metavar="N",
@@ -64,12 +78,16 @@ def _error(message: str) -> int:
 def analyze_main(argv=None) -> int:
     parser = _analyze_parser()
     args = parser.parse_args(argv)
-    if not args.run:
-        return _error("nothing to do: give --run RUN_DIR")
+    if args.run and (args.figure or args.all):
+        return _error("give either --run RUN_DIR or --figure N / --all, not both")
+    if not args.run and not args.figure and not args.all:
+        return _error("nothing to do: give --run RUN_DIR, --figure N or --all")
     if args.images is not None and args.images < 0:
         return _error(f"--images must be >= 0, got {args.images}")
     if args.batch_size < 1:
         return _error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.figure or args.all:
+        return _figures_main(args)
 
     _import_tensorflow_quietly()
     from .analysis.pipeline import analyze_run
@@ -91,3 +109,55 @@ def analyze_main(argv=None) -> int:
         print(f"({item.path})")
         print()
     return 0
+
+
+def _figures_main(args) -> int:
+    """``--figure N`` / ``--all``: 0 when every figure was written, 3 when runs are missing
+    (their train.py commands are printed on stdout), 2 on another error."""
+    from .analysis.recording import AnalysisError
+    from .config import ConfigError
+    from .figures import NUMBERS, Context, FigureError, MissingRuns, make_figure
+
+    def errors():  # DataError only once ei_tf.data (which imports TensorFlow) is loaded
+        data = sys.modules.get("ei_tf.data")
+        return (FigureError, AnalysisError, ConfigError) + ((data.DataError,) if data else ())
+
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            return _error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    numbers = list(NUMBERS) if args.all else list(dict.fromkeys(args.figure))
+    bad = [n for n in numbers if n not in NUMBERS]
+    if bad:
+        return _error(f"there is no figure {bad[0]}: figures are {NUMBERS[0]}-{NUMBERS[-1]} "
+                      f"(Figure 1 is the architecture diagram)")
+    ctx = Context(args.runs, seeds=seeds, n_images=args.images, data_dir=args.data_dir,
+                  verbose=not args.quiet)
+    missing_commands, status = [], 0
+    for number in numbers:
+        try:
+            paths = make_figure(number, ctx, args.out)
+        except MissingRuns as err:
+            print(f"figure {number}: {len(err.missing)} run(s) missing under {args.runs}",
+                  file=sys.stderr)
+            missing_commands.extend(err.commands)
+            status = status or 3
+            continue
+        except errors() as err:
+            _error(f"figure {number}: {err}")
+            status = 2
+            continue
+        except OSError as err:
+            _error(f"figure {number}: {err.filename or ''}: {err.strerror or err}")
+            status = 2
+            continue
+        print(f"figure {number}: " + ", ".join(str(p) for p in paths))
+    if missing_commands:
+        commands = list(dict.fromkeys(missing_commands))
+        print(f"error: missing runs; {len(commands)} command(s) make them (printed on stdout):",
+              file=sys.stderr)
+        for command in commands:
+            print(command)
+    return status

@@ -64,6 +64,10 @@ def train_main(argv=None) -> int:
     except (ConfigError, DataError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # full disk, unwritable directory: name the path
+        print(f"error: cannot write {err.filename or args.out}: {err.strerror or err}",
+              file=sys.stderr)
+        return 2
     if failed:
         print(f"error: {len(failed)} of {len(points)} runs failed (indices "
               f"{', '.join(str(p.index) for p in failed)}); the others completed",

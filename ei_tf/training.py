@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -59,6 +60,21 @@ def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int):
         jit_compile=t.jit_compile)
 
 
+class TrainThroughput(keras.callbacks.Callback):
+    """Training images per second of each epoch, timed over its training batches only."""
+
+    def __init__(self, images_per_epoch: int):
+        super().__init__()
+        self.images_per_epoch = images_per_epoch
+        self.rates = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):  # validation follows the epoch's last training batch
+        self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
+
+
 def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
     """Create the run directory; refuse to reuse one that holds a different config."""
     try:
@@ -68,7 +84,9 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
     saved = run_dir / "config.yaml"
     if saved.exists() and not force:
         previous = config_from_dict(parse_yaml(saved.read_text()), str(saved))
-        differing = config_diff(previous, cfg)
+        # The seed list and description do not change what this one run computes.
+        differing = [k for k in config_diff(previous, cfg)
+                     if not k.startswith(("seeds", "description"))]
         if differing:
             raise ConfigError(
                 f"{run_dir} holds a run with a different config (fields: "
@@ -104,7 +122,9 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
         export_savedmodel(model, export_dir(run_dir, cfg) / "0", cfg, 0)
 
+    throughput = TrainThroughput(steps * cfg.data.batch_size)
     callbacks = [
+        throughput,
         # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
         keras.callbacks.TerminateOnNaN(raise_error=True),
         EpochExport(run_dir, cfg),
@@ -116,9 +136,9 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     ]
     start = time.time()
     try:
-        history = model.fit(data.train_for_fit(), epochs=cfg.training.epochs,
-                            steps_per_epoch=steps, validation_data=data.test(),
-                            callbacks=callbacks, shuffle=False, verbose=verbose)
+        model.fit(data.train_for_fit(), epochs=cfg.training.epochs, steps_per_epoch=steps,
+                  validation_data=data.test(), callbacks=callbacks, shuffle=False,
+                  verbose=verbose)
     except RuntimeError as err:
         if "NaN or Inf loss" not in str(err):
             raise
@@ -129,12 +149,11 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     _, test_accuracy = model.evaluate(data.test(), verbose=0)
     model.save(run_dir / "model.keras")
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
-    epochs_run = len(history.history.get("loss", []))
     record = {"test_accuracy": float(test_accuracy), "epochs": cfg.training.epochs,
               "replicas": strategy.num_replicas_in_sync,
               "seconds_this_session": seconds,
-              "train_images_per_second": epochs_run * steps * cfg.data.batch_size / seconds
-              if epochs_run else None}
+              "train_images_per_second": statistics.median(throughput.rates)
+              if throughput.rates else None}
     done_file.write_text(json.dumps(record, indent=1))
     print(f"{run_dir}: test accuracy {test_accuracy:.4f}")
     return record

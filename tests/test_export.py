@@ -94,3 +94,4 @@ def test_tf1_session_loader_runs_serving_default_by_tensor_name(smoke_run):
 def test_completion_record(smoke_run):
     record = json.loads((smoke_run.run_dir / "completed.json").read_text())
     assert 0.0 <= record["test_accuracy"] <= 1.0 and record["epochs"] == 1
+    assert record["train_images_per_second"] > 0

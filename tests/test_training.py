@@ -31,6 +31,12 @@ def test_completed_run_is_reported_not_retrained(smoke_run, capsys):
     assert "already complete" in capsys.readouterr().out
 
 
+def test_a_longer_seed_list_does_not_change_the_run(smoke_run, capsys):
+    more_seeds = load_config(smoke_run.run_dir / "config.yaml", ["seeds=[0, 1, 2]"])
+    assert train(more_seeds, 0, out=smoke_run.out, verbose=0) == smoke_run.record
+    assert "already complete" in capsys.readouterr().out
+
+
 def test_different_config_in_run_directory_is_refused(smoke_run):
     changed = load_config(smoke_run.run_dir / "config.yaml", ["training.learning_rate=0.05"])
     changed.name = smoke_run.cfg.name
@@ -98,3 +104,14 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
                                                        "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "REPLICAS 2" in result.stdout
+
+
+def test_unwritable_output_is_a_one_line_error_naming_the_path(tmp_path, capsys):
+    from ei_tf.cli import train_main
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    code = train_main(["--config", str(CONFIGS / "quickstart.yaml"), "--out", str(blocker),
+                       "--smoke"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert "cannot create run directory" in err and str(blocker) in err
