@@ -192,6 +192,15 @@ def parse_yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error on one line: "line L, column C: <problem>" (or the error text)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(err).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {' '.join(str(problem).split())}"
+
+
 # --------------------------------------------------------------------------------------------
 # Strict, typed override.
 
@@ -200,7 +209,9 @@ def _type_name(tp) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+        item = _type_name(typing.get_args(tp)[0])
+        plural = {"an integer": "integers", "a number": "numbers", "a string": "strings"}
+        return f"a list of {plural.get(item, item)}"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if tp is type(None):
@@ -311,8 +322,9 @@ def _validate(cfg: Config, source: str):
             raise ConfigError(f"{source}: model.output_gate is 'none' (no OG population) but "
                               f"model.og_channels is {m.og_channels}; set og_channels to 0s")
         if m.output_gate == "none" and (m.og_current_bn or m.og_dropout):
-            raise ConfigError(f"{source}: model.og_current_bn/og_dropout need an OG population "
-                              f"but model.output_gate is 'none'")
+            name = "og_current_bn" if m.og_current_bn else "og_dropout"
+            raise ConfigError(f"{source}: model.{name} is true but needs an OG population, and "
+                              f"model.output_gate is 'none' (no OG population)")
         if m.recurrent_ig and m.input_gate != "sub":
             raise ConfigError(f"{source}: model.recurrent_ig needs model.input_gate 'sub' "
                               f"(RecurrI follows SSub in Appendix D.2)")
@@ -347,7 +359,12 @@ def parse_set(item: str) -> tuple[list[str], object]:
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected key=value, e.g. training.epochs=10")
     key, text = item.split("=", 1)
-    return key.strip().split("."), parse_yaml(text) if text.strip() else ""
+    try:
+        value = parse_yaml(text) if text.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML "
+                          f"({yaml_problem(err)})") from None
+    return key.strip().split("."), value
 
 
 def load_config(path=None, sets=(), name=None) -> Config:
@@ -357,12 +374,17 @@ def load_config(path=None, sets=(), name=None) -> Config:
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            raise ConfigError(f"config file {path} "
+                              f"{'is not a file' if path.exists() else 'does not exist'}")
         source = str(path)
         try:
-            data = parse_yaml(path.read_text())
+            data = parse_yaml(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+            raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a YAML text file (not UTF-8)") from None
+        except OSError as err:
+            raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
         _apply(cfg, data or {}, source)
         if not (data or {}).get("name"):
             cfg.name = path.stem

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+import yaml
 
-from .config import Config, ConfigError, config_diff, config_from_dict, dump_config, parse_yaml
+from .config import (Config, ConfigError, config_diff, config_from_dict, dump_config,
+                     parse_yaml, yaml_problem)
 from .data import load_datasets
 from .export import EpochExport, export_dir, export_savedmodel
 from .model import build_model
@@ -83,7 +85,11 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
         raise ConfigError(f"cannot create run directory {run_dir}: {err.strerror}") from None
     saved = run_dir / "config.yaml"
     if saved.exists() and not force:
-        previous = config_from_dict(parse_yaml(saved.read_text()), str(saved))
+        try:
+            previous = config_from_dict(parse_yaml(saved.read_text()), str(saved))
+        except yaml.YAMLError as err:  # e.g. cut off by a crash while it was written
+            raise ConfigError(f"{saved} is not valid YAML ({yaml_problem(err)}); repair it, "
+                              f"or use --force to overwrite it") from None
         # The seed list and description do not change what this one run computes.
         differing = [k for k in config_diff(previous, cfg)
                      if not k.startswith(("seeds", "description"))]
@@ -142,9 +148,11 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     except RuntimeError as err:
         if "NaN or Inf loss" not in str(err):
             raise
+        backup = run_dir / "backup"
+        kept = (f"the last completed epoch is kept in {backup} (rerun to retry from it)"
+                if backup.is_dir() else "no epoch had completed (a rerun starts afresh)")
         raise FloatingPointError(
-            f"training of {run_dir} stopped: the loss became NaN or Inf; the last completed "
-            f"epoch is kept in {run_dir / 'backup'} (rerun to retry from it)") from None
+            f"training of {run_dir} stopped: the loss became NaN or Inf; {kept}") from None
     seconds = time.time() - start
     _, test_accuracy = model.evaluate(data.test(), verbose=0)
     model.save(run_dir / "model.keras")

@@ -96,7 +96,8 @@ def find_exports(run_dir) -> dict[int, Path]:
     run directory or its export is missing."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise AnalysisError(f"run directory {run_dir} does not exist")
+        raise AnalysisError(f"run directory {run_dir} "
+                            f"{'is not a directory' if run_dir.exists() else 'does not exist'}")
     root = run_dir / EXPORT_DIR
     names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     preferred = _model_name_from_config(run_dir)

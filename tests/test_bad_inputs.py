@@ -1,0 +1,309 @@
+"""Bad inputs to ``train.py`` and ``analyze.py``: each gives a one-line error and exit status 2.
+
+One table of cases, each (id, program, argv, setup, expected message). ``argv`` may hold
+``{tmp}`` (the test's tmp_path), ``{repo}`` (the repository root) and the names a setup function
+returns (e.g. ``{config}``, ``{run}``); a setup function builds files under tmp_path. The CLIs run
+in-process through ``train_main`` / ``analyze_main``; one extra test runs ``python train.py`` as
+a subprocess to show that the real entry point prints no traceback either.
+
+Every case fails before any training starts, except ``nan_loss``, which trains a tiny network
+on the synthetic dataset with a huge learning rate for one (short) epoch.
+"""
+
+import os
+import pickle
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ei_tf.analyze_cli import analyze_main
+from ei_tf.cli import train_main
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = "{repo}/configs/quickstart.yaml"
+ENV_DATA_DIR = "EI_TF_DATA_DIR"
+CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+# A network small enough to train one epoch on 32 synthetic images in seconds.
+TINY_CONFIG = """\
+seeds: [0]
+model:
+  ff_channels: [4, 4]
+  pn_channels: [4, 4]
+  ig_channels: [2, 2]
+  og_channels: [2, 2]
+  time_steps: 1
+data:
+  dataset: synthetic
+  train_examples: 32
+  test_examples: 16
+  batch_size: 16
+training:
+  epochs: 1
+  distribute: none
+export:
+  epochs: []
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# Setup functions: (tmp_path, monkeypatch, request) -> {placeholder: value}
+
+
+def _write(path: Path, text) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def invalid_yaml(tmp, monkeypatch, request):
+    return {"config": _write(tmp / "broken.yaml", "model:\n  pn_channels: [64, 128\n")}
+
+
+def binary_config(tmp, monkeypatch, request):
+    return {"config": _write(tmp / "binary.yaml", b"\xff\xfe\x00\x01 not text")}
+
+
+def bad_sweep(tmp, monkeypatch, request):
+    return {"config": _write(tmp / "grid.yaml", "sweep:\n  axes: 5\n")}
+
+
+def damaged_run_config(tmp, monkeypatch, request):
+    """A run directory whose config.yaml was cut off mid-write."""
+    _write(tmp / "runs" / "quickstart" / "seed_0" / "config.yaml", "model:\n  pn_channels: [64,")
+    return {}
+
+
+def a_plain_file(tmp, monkeypatch, request):
+    return {"file": _write(tmp / "a_file", "x")}
+
+
+def unknown_key_in_file(tmp, monkeypatch, request):
+    return {"config": _write(tmp / "typo.yaml", "model:\n  pn_chanels: [64, 128]\n")}
+
+
+def not_a_mapping(tmp, monkeypatch, request):
+    return {"config": _write(tmp / "list.yaml", "- model\n- data\n")}
+
+
+def tiny_config(tmp, monkeypatch, request):
+    return {"config": _write(tmp / "tiny.yaml", TINY_CONFIG)}
+
+
+def env_data_dir_nowhere(tmp, monkeypatch, request):
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp / "no_such_data"))
+    return {}
+
+
+def empty_cifar_dir(tmp, monkeypatch, request):
+    (tmp / "data" / "cifar-10-batches-py").mkdir(parents=True)
+    return {"data": tmp / "data"}
+
+
+def corrupt_cifar_pickle(tmp, monkeypatch, request):
+    """Every batch file of the official layout, with data_batch_3 truncated mid-way."""
+    directory = tmp / "data" / "cifar-10-batches-py"
+    directory.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in CIFAR10_FILES:
+        batch = {b"labels": [int(x) for x in rng.integers(0, 10, 4)],
+                 b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8)}
+        blob = pickle.dumps(batch, protocol=2)
+        (directory / name).write_bytes(blob[:len(blob) // 2] if name == "data_batch_3" else blob)
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp / "data"))
+    return {}
+
+
+def run_without_export(tmp, monkeypatch, request):
+    (tmp / "run" / "export").mkdir(parents=True)
+    return {"run": tmp / "run"}
+
+
+def garbage_savedmodel(tmp, monkeypatch, request):
+    _write(tmp / "run" / "export" / "ei_model" / "1" / "saved_model.pb",
+           b"\xff\xfe this is not a protocol buffer \x00\x01")
+    return {"run": tmp / "run"}
+
+
+def serving_only_run(tmp, monkeypatch, request):
+    return {"run": request.getfixturevalue("serving_only_savedmodel")}
+
+
+@pytest.fixture(scope="module")
+def serving_only_savedmodel(tmp_path_factory):
+    """A run directory laid out like ours whose SavedModel has only a 'serve' signature."""
+    import keras
+
+    run = tmp_path_factory.mktemp("serving_only") / "run"
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    model.export(str(run / "export" / "ei_model" / "1"), verbose=False)
+    return run
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+
+
+def case(id_, program, argv, expected, setup=None, marks=()):
+    return pytest.param(program, argv, setup, expected, id=id_, marks=marks)
+
+
+CASES = [
+    # Config file and --set syntax
+    case("missing_config", "train", ["--config", "{tmp}/no_such.yaml"],
+         r"config file .*no_such\.yaml does not exist"),
+    case("invalid_yaml", "train", ["--config", "{config}"],
+         r"broken\.yaml: not valid YAML: line 3, column 1: expected ',' or '\]'", invalid_yaml),
+    case("binary_config", "train", ["--config", "{config}"],
+         r"binary\.yaml: not a YAML text file \(not UTF-8\)", binary_config),
+    case("config_is_a_directory", "train", ["--config", "{tmp}"], r"config file .* is not a file"),
+    case("config_not_a_mapping", "train", ["--config", "{config}"],
+         r"list\.yaml: 'top level' must be a mapping", not_a_mapping),
+    case("set_without_equals", "train", ["--config", QUICKSTART, "--set", "model.time_steps"],
+         r"--set 'model\.time_steps': expected key=value"),
+    case("set_value_not_yaml", "train",
+         ["--config", QUICKSTART, "--set", "model.pn_channels=[64, 128"],
+         r"--set 'model\.pn_channels=\[64, 128': the value is not valid YAML \(line 1, column 9"),
+    case("bad_sweep", "train", ["--config", "{config}", "--list"],
+         r"grid\.yaml: sweep\.axes must be a non-empty list of axes", bad_sweep),
+    # Unknown keys and wrong types
+    case("unknown_key_set", "train", ["--config", QUICKSTART, "--set", "model.foo=1"],
+         r"unknown config key 'model\.foo'"),
+    case("unknown_key_file", "train", ["--config", "{config}"],
+         r"unknown config key 'model\.pn_chanels'", unknown_key_in_file),
+    case("wrong_type_int", "train", ["--config", QUICKSTART, "--set", "model.time_steps=four"],
+         r"model\.time_steps.*'four'.*int"),
+    case("wrong_type_list", "train", ["--config", QUICKSTART, "--set", "model.pn_channels=64"],
+         r"model\.pn_channels: value 64 is not allowed; expected a list of integers"),
+    # Out-of-range values
+    case("zero_channels", "train", ["--config", QUICKSTART, "--set", "model.pn_channels=[0, 128]"],
+         r"model\.pn_channels.*0.*out of range"),
+    case("negative_channels", "train",
+         ["--config", QUICKSTART, "--set", "model.ig_channels=[-1, 32]"],
+         r"model\.ig_channels.*-1.*out of range"),
+    case("zero_time_steps", "train", ["--config", QUICKSTART, "--set", "model.time_steps=0"],
+         r"model\.time_steps.*0.*out of range"),
+    case("channels_per_area", "train", ["--config", QUICKSTART, "--set", "model.ig_channels=[16]"],
+         r"model\.ig_channels has 1 entries but model\.pn_channels has 2"),
+    case("zero_learning_rate", "train",
+         ["--config", QUICKSTART, "--set", "training.learning_rate=0"],
+         r"training\.learning_rate.*0.*out of range"),
+    # Unknown variants and datasets
+    case("unknown_family", "train", ["--config", QUICKSTART, "--set", "model.family=foo"],
+         r"model\.family.*'foo'.*standard.*standard_ei"),
+    case("unknown_input_gate", "train", ["--config", QUICKSTART, "--set", "model.input_gate=div"],
+         r"model\.input_gate.*'div'.*mul.*sub"),
+    case("unknown_dataset", "train", ["--config", QUICKSTART, "--set", "data.dataset=mnist"],
+         r"data\.dataset.*'mnist'.*cifar10.*imagenet.*synthetic"),
+    # Contradictory switches
+    case("og_channels_without_og", "train",
+         ["--config", QUICKSTART, "--set", "model.output_gate=none"],
+         r"model\.output_gate is 'none' \(no OG population\) but model\.og_channels is "
+         r"\[16, 32\]"),
+    case("og_current_bn_without_og", "train",
+         ["--config", QUICKSTART, "--set", "model.output_gate=none",
+          "--set", "model.og_channels=[0, 0]", "--set", "model.og_current_bn=true"],
+         r"model\.og_current_bn is true but needs an OG population, and model\.output_gate is "
+         r"'none'"),
+    case("og_dropout_without_og", "train",
+         ["--config", QUICKSTART, "--set", "model.output_gate=none",
+          "--set", "model.og_channels=[0, 0]", "--set", "model.og_dropout=true"],
+         r"model\.og_dropout is true but needs an OG population"),
+    case("standard_switch_on_standard_ei", "train",
+         ["--config", QUICKSTART, "--set", "model.family=standard_ei",
+          "--set", "model.og_current_bn=true"],
+         r"model\.og_current_bn is a Standard-family switch"),
+    # Points of a config
+    case("index_out_of_range", "train", ["--config", QUICKSTART, "--index", "5"],
+         r"--index 5 is out of range: .*quickstart\.yaml has 1 "),
+    case("negative_seed", "train", ["--config", QUICKSTART, "--seed", "-1"],
+         r"--seed -1"),
+    # Run directories
+    case("out_is_a_file", "train", ["--config", QUICKSTART, "--out", "{file}"],
+         r"cannot create run directory .*a_file.quickstart.seed_0: Not a directory",
+         a_plain_file),
+    case("damaged_run_config", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
+         r"seed_0.config\.yaml is not valid YAML \(line 2, column \d+: .*\); repair it, or use "
+         r"--force to overwrite it", damaged_run_config),
+    # Data (raised when the run starts, before any model is built)
+    case("image_size_for_cifar10", "train",
+         ["--config", QUICKSTART, "--out", "{tmp}/runs", "--set", "data.image_size=64"],
+         r"cifar10 images are 32x32 but data\.image_size is 64"),
+    case("data_dir_nowhere", "train",
+         ["--config", QUICKSTART, "--out", "{tmp}/runs", "--set", "data.data_dir={tmp}/nowhere"],
+         r"CIFAR10 directory .*nowhere \(from data\.data_dir\) does not exist"),
+    case("env_data_dir_nowhere", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
+         r"CIFAR10 directory .*no_such_data \(from EI_TF_DATA_DIR\) does not exist",
+         env_data_dir_nowhere),
+    case("cifar_files_missing", "train",
+         ["--config", QUICKSTART, "--out", "{tmp}/runs", "--set", "data.data_dir={data}"],
+         r"CIFAR10 batch file .*data_batch_1 not found \(from data\.data_dir\)", empty_cifar_dir),
+    case("corrupt_cifar_pickle", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
+         r"malformed CIFAR10 batch file .*data_batch_3: cannot unpickle it",
+         corrupt_cifar_pickle),
+    # Divergence: the run stops, keeps its last completed epoch and says so
+    case("nan_loss", "train",
+         ["--config", "{config}", "--out", "{tmp}/runs",
+          "--set", "training.learning_rate=1e30"],
+         r"training of .*tiny.seed_0 stopped: the loss became NaN or Inf; no epoch had "
+         r"completed \(a rerun starts afresh\)",
+         tiny_config, marks=pytest.mark.slow),
+    # analyze.py
+    case("analyze_nothing_to_do", "analyze", [], r"nothing to do: give --run RUN_DIR"),
+    case("analyze_no_such_figure", "analyze", ["--figure", "1"], r"there is no figure 1"),
+    case("analyze_run_dir_missing", "analyze", ["--run", "{tmp}/no_such_run"],
+         r"run directory .*no_such_run does not exist"),
+    case("analyze_run_is_a_file", "analyze", ["--run", "{file}"],
+         r"run directory .*a_file is not a directory", a_plain_file),
+    case("analyze_no_export", "analyze", ["--run", "{run}"],
+         r"run has no exported SavedModel \(expected .*export/<model_name>/<epoch>/"
+         r"saved_model\.pb\)", run_without_export),
+    case("analyze_corrupt_savedmodel", "analyze", ["--run", "{run}", "--images", "0"],
+         r"saved_model\.pb is not a readable SavedModel", garbage_savedmodel),
+    case("analyze_epoch_not_exported", "analyze", ["--run", "{run}", "--epoch", "7"],
+         r"epoch 7 is not exported in .*run \(exported: 1", garbage_savedmodel),
+    case("analyze_without_activity_signature", "analyze", ["--run", "{run}", "--images", "0"],
+         r"SavedModel .* has no '\w+' signature \(it has: .*serve.*\); re-export it",
+         serving_only_run),
+]
+
+
+@pytest.mark.parametrize("program, argv, setup, expected", CASES)
+def test_bad_input_gives_one_line_error(program, argv, setup, expected, tmp_path, monkeypatch,
+                                        request, capsys):
+    monkeypatch.delenv(ENV_DATA_DIR, raising=False)
+    values = {"tmp": tmp_path, "repo": ROOT}
+    if setup is not None:
+        values.update(setup(tmp_path, monkeypatch, request))
+    argv = [a.format(**values) for a in argv]
+    main = train_main if program == "train" else analyze_main
+
+    status = main(argv)
+
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert status == 2, err
+    assert "Traceback" not in err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert re.search(expected, lines[0]), lines[0]
+
+
+def test_entry_point_prints_no_traceback(tmp_path):
+    """``python train.py --config <invalid YAML>`` from the repository root."""
+    bad = _write(tmp_path / "broken.yaml", "model: [unclosed\n")
+    proc = subprocess.run([sys.executable, "train.py", "--config", str(bad)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "broken.yaml: not valid YAML" in lines[0]
