@@ -435,7 +435,10 @@ def bars(ax, groups: Sequence[str], series: Sequence[tuple], ylabel: str = "",
             m, lo, hi = mean_ci(values)
             means.append(m), lows.append(lo), highs.append(hi)
         means, lows, highs = map(np.asarray, (means, lows, highs))
-        err = np.vstack([np.nan_to_num(means - lows), np.nan_to_num(highs - means)])
+        # clipped: with identical values the bootstrap bounds may differ from the mean by
+        # rounding only
+        err = np.clip(np.vstack([np.nan_to_num(means - lows), np.nan_to_num(highs - means)]),
+                      0.0, None)
         ax.bar(offs, np.nan_to_num(means), width * 0.9, color=color, alpha=0.85, label=name,
                yerr=err, capsize=2, error_kw={"elinewidth": 0.8})
         for xo, values in zip(offs, per_group):

@@ -39,8 +39,8 @@ def by_area(ax, results: Sequence[dict], metric: str, items: Sequence[str],
                                      for a in areas]))
     bars(ax, [area_title(a) for a in areas], series, METRIC_LABELS[metric], title)
     low, high = ax.get_ylim()
-    ax.set_ylim(low, high + 0.3 * (high - low))  # room for the legend above the bars
-    ax.legend(fontsize=6, frameon=False, loc="upper center", ncol=min(len(items), 3))
+    ax.set_ylim(low, high + 0.4 * (high - low))  # room for the legend above the bars
+    ax.legend(fontsize=6, frameon=False, loc="upper center", ncol=min(len(items), 2))
 
 
 def compare_models(ax, models: Sequence[tuple], area: str, metric: str,
