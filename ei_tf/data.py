@@ -541,6 +541,10 @@ def _imagenet(data_cfg, seed) -> Datasets:
             [], seed=_key(seed, _STREAM_SHUFFLE, epoch), minval=None, maxval=None,
             dtype=tf.int64, alg="philox")
         aug_key = _key(seed, _STREAM_AUGMENT, epoch)
+        # The order depends on (seed, epoch) through the tensor op seed alone. Fixing this
+        # function graph's own seed keeps TF's seed resolution from comparing the tensor with
+        # a Python value (which fails when the global seed is 0, e.g. after set_random_seed(0)).
+        tf.compat.v1.set_random_seed(1)
         ds = base.shuffle(IMAGENET_SHUFFLE_BUFFER, seed=shuffle_seed,
                           reshuffle_each_iteration=False)
         if data_cfg.augment:

@@ -357,3 +357,18 @@ def test_across_networks_from_run_dirs(standard_run, tmp_path):
     value = first.result["connections"]["area3_PN_to_PN"]["density"]
     assert density["values"] == [value, value]
     assert (density["mean"], density["low"], density["high"]) == pytest.approx((value,) * 3)
+
+
+def test_imagenet_validation_images_through_the_eval_pipeline():
+    """Image skewness of ImageNet runs reads the validation split (tfds mock data here)."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from ei_tf.analysis.pipeline import load_test_images
+    config = {"data": {"dataset": "imagenet", "image_size": 64, "num_classes": 1000,
+                       "batch_size": 4}}
+    with tfds.testing.mock_data(num_examples=6):
+        images, source = load_test_images(config, 5)
+        everything, _ = load_test_images(config)
+    assert images.shape == (5, 64, 64, 3) and images.dtype == np.uint8
+    assert everything.shape == (6, 64, 64, 3)
+    np.testing.assert_array_equal(everything[:5], images)
+    assert "imagenet validation set (first 5 of 6)" == source

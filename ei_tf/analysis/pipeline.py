@@ -165,9 +165,12 @@ def load_test_images(config: dict, n_images: Optional[int] = None,
         count = int(data_cfg.get("test_examples") or data_mod.SYNTHETIC_DEFAULT_TEST)
         images = data_mod.make_synthetic(count, size, int(data_cfg.get("num_classes", 10)), 1)[0]
         source = "synthetic test set"
+    elif dataset == "imagenet":
+        images, total = _imagenet_validation_images(data_mod, data_cfg, data_dir, n_images)
+        return images, f"imagenet validation set (first {len(images)} of {total})"
     else:
-        raise AnalysisError(f"image skewness for '{dataset}' runs is not supported yet "
-                            f"(cifar10 and synthetic are); use --images 0 to skip it")
+        raise AnalysisError(f"image skewness for '{dataset}' runs is not supported "
+                            f"(cifar10, imagenet and synthetic are); use --images 0 to skip it")
     total = len(images)
     if n_images is not None:
         if n_images > total:
@@ -175,6 +178,29 @@ def load_test_images(config: dict, n_images: Optional[int] = None,
                                 f"{source}")
         images = images[:n_images]
     return images, f"{source} (first {len(images)} of {total})"
+
+
+def _imagenet_validation_images(data_mod, data_cfg: dict, data_dir, n_images):
+    """ImageNet validation images through the run's evaluation pipeline (shorter side to
+    144/128 of the size, centre crop), rounded to uint8 so 50,000 of them fit in memory."""
+    from ei_tf.config import DataConfig
+
+    fields = {k: v for k, v in data_cfg.items() if k in DataConfig.__dataclass_fields__}
+    if data_dir:
+        fields["data_dir"] = data_dir
+    datasets = data_mod.load_datasets(DataConfig(**fields), seed=0)
+    wanted = datasets.test_size if n_images is None else n_images
+    if wanted > datasets.test_size:
+        raise AnalysisError(f"--images {wanted} exceeds the {datasets.test_size} images of the "
+                            f"imagenet validation set")
+    batches, count = [], 0
+    for images, _ in datasets.test():
+        if count >= wanted:
+            break
+        batch = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)[:wanted - count]
+        batches.append(batch)
+        count += len(batch)
+    return np.concatenate(batches), datasets.test_size
 
 
 # --------------------------------------------------------------------------------------------

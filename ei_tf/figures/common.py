@@ -218,12 +218,7 @@ class Context:
                 from ei_tf.analysis.pipeline import analyze_run
 
                 _import_tensorflow_quietly()
-                n_images = self.n_images
-                if _dataset(run.run_dir) not in ("cifar10", "synthetic") and n_images != 0:
-                    log(f"{run.run_dir}: image skewness is measured on CIFAR10 and synthetic "
-                        f"runs only; analysing without test images")
-                    n_images = 0
-                for item in analyze_run(run.run_dir, todo, n_images=n_images,
+                for item in analyze_run(run.run_dir, todo, n_images=self.n_images,
                                         data_dir=self.data_dir, verbose=self.verbose):
                     self._results[(run.run_dir, item.epoch)] = item.result
             else:
@@ -284,17 +279,6 @@ def _exports(run_dir: Path) -> dict:
         return find_exports(run_dir)
     except AnalysisError:
         return {}
-
-
-def _dataset(run_dir: Path) -> str:
-    """The run's ``data.dataset`` from its config.yaml (``cifar10`` when unreadable)."""
-    try:
-        import yaml
-
-        data = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
-        return str(data["data"]["dataset"])
-    except Exception:
-        return "cifar10"
 
 
 def read_history(run_dir) -> dict[str, np.ndarray]:
