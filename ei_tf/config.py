@@ -469,14 +469,14 @@ def config_diff(a: Config, b: Config) -> list[str]:
 
 
 def smoke(cfg: Config) -> Config:
-    """Shrink data and steps only (``--smoke``): 64 training images, one epoch, exports of
-    epochs 0 and 1. The architecture is untouched."""
+    """Shrink data and steps only (``--smoke``): 32 training images in batches of 8, 16 test
+    images, one epoch, exports of epochs 0 and 1. The architecture is untouched."""
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data),
                               training=dataclasses.replace(cfg.training),
                               export=dataclasses.replace(cfg.export))
-    cfg.data.train_examples = 64
-    cfg.data.test_examples = 32
-    cfg.data.batch_size = 16
+    cfg.data.train_examples = 32
+    cfg.data.test_examples = 16
+    cfg.data.batch_size = 8
     cfg.training.epochs = 1
     cfg.training.steps_per_epoch = 0
     cfg.export.epochs = [0]
