@@ -24,6 +24,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout"],
+        "bench": ["torch"],  # the PyTorch baseline of benchmarks/bench_train.py
     },
     entry_points={
         "console_scripts": [

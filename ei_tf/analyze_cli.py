@@ -27,12 +27,22 @@ def _analyze_parser():
     p.add_argument("--figure", type=int, action="append", metavar="N",
                    help="draw paper figure N (2-17) from the runs under --runs; repeatable")
     p.add_argument("--all", action="store_true", help="draw every paper figure (2-17)")
+    p.add_argument("--report", action="store_true",
+                   help="measure the paper's claims on the finished runs under --runs and write "
+                   "OUT/report.md (also printed)")
     p.add_argument("--runs", default="runs", metavar="DIR",
-                   help="root of the run directories for --figure/--all (default: runs)")
+                   help="root of the run directories for --figure/--all/--report "
+                   "(default: runs)")
+    p.add_argument("--configs", metavar="DIR",
+                   help="the configs the runs were trained from (default: the project's "
+                   "configs/; e.g. configs/cpu for the CPU-scale protocol)")
+    p.add_argument("--partial", action="store_true",
+                   help="with --figure/--all: draw from the finished runs there are instead of "
+                   "asking for the missing ones (always so for --report)")
     p.add_argument("--out", default="figures", metavar="DIR",
-                   help="where --figure/--all write figN.png and figN.pdf (default: figures)")
+                   help="where --figure/--all/--report write their files (default: figures)")
     p.add_argument("--seeds", metavar="S,...",
-                   help="with --figure/--all: use only these seeds of every config (e.g. 0,1)")
+                   help="with --figure/--all/--report: use only these seeds of every config")
     p.add_argument("--epoch", type=int, metavar="E",
                    help="analyse only this exported epoch (default: all)")
     p.add_argument("--images", type=int, metavar="N",
@@ -78,15 +88,17 @@ def _error(message: str) -> int:
 def analyze_main(argv=None) -> int:
     parser = _analyze_parser()
     args = parser.parse_args(argv)
-    if args.run and (args.figure or args.all):
-        return _error("give either --run RUN_DIR or --figure N / --all, not both")
-    if not args.run and not args.figure and not args.all:
-        return _error("nothing to do: give --run RUN_DIR, --figure N or --all")
+    if args.run and (args.figure or args.all or args.report):
+        return _error("give either --run RUN_DIR or --figure N / --all / --report, not both")
+    if not args.run and not args.figure and not args.all and not args.report:
+        return _error("nothing to do: give --run RUN_DIR, --figure N, --all or --report")
+    if args.configs and not os.path.isdir(args.configs):
+        return _error(f"--configs {args.configs}: no such directory")
     if args.images is not None and args.images < 0:
         return _error(f"--images must be >= 0, got {args.images}")
     if args.batch_size < 1:
         return _error(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.figure or args.all:
+    if args.figure or args.all or args.report:
         return _figures_main(args)
 
     _import_tensorflow_quietly()
@@ -112,8 +124,8 @@ def analyze_main(argv=None) -> int:
 
 
 def _figures_main(args) -> int:
-    """``--figure N`` / ``--all``: 0 when every figure was written, 3 when runs are missing
-    (their train.py commands are printed on stdout), 2 on another error."""
+    """``--figure N`` / ``--all`` / ``--report``: 0 when every file was written, 3 when runs
+    are missing (their train.py commands are printed on stdout), 2 on another error."""
     from .analysis.recording import AnalysisError
     from .config import ConfigError
     from .figures import NUMBERS, Context, FigureError, MissingRuns, make_figure
@@ -128,14 +140,16 @@ def _figures_main(args) -> int:
             seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:
             return _error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
-    numbers = list(NUMBERS) if args.all else list(dict.fromkeys(args.figure))
+    numbers = list(NUMBERS) if args.all else list(dict.fromkeys(args.figure or []))
     bad = [n for n in numbers if n not in NUMBERS]
     if bad:
         return _error(f"there is no figure {bad[0]}: figures are {NUMBERS[0]}-{NUMBERS[-1]} "
                       f"(Figure 1 is the architecture diagram)")
     ctx = Context(args.runs, seeds=seeds, n_images=args.images, data_dir=args.data_dir,
-                  verbose=not args.quiet)
+                  verbose=not args.quiet, config_dir=args.configs, partial=args.partial)
     missing_commands, status = [], 0
+    if args.report:
+        status = _report(args, seeds, errors())
     for number in numbers:
         try:
             paths = make_figure(number, ctx, args.out)
@@ -161,3 +175,24 @@ def _figures_main(args) -> int:
         for command in commands:
             print(command)
     return status
+
+
+def _report(args, seeds, errors) -> int:
+    """``--report``: the claims report from whichever runs are finished."""
+    from pathlib import Path
+
+    from .claims import write_report
+    from .figures import Context
+
+    ctx = Context(args.runs, seeds=seeds, n_images=args.images, data_dir=args.data_dir,
+                  verbose=not args.quiet, config_dir=args.configs, partial=True)
+    path = Path(args.out) / "report.md"
+    try:
+        text = write_report(ctx, path)
+    except errors as err:
+        return _error(f"report: {err}")
+    except OSError as err:
+        return _error(f"report: {err.filename or ''}: {err.strerror or err}")
+    print(text)
+    print(f"report: {path}")
+    return 0

@@ -341,10 +341,18 @@ class Datasets:
         """Epoch ``epoch`` of the training set: (images float32 [B,H,W,3], labels int32 [B])."""
         return self._finish(self._epoch_fn(tf.constant(int(epoch), tf.int64)))
 
-    def train_for_fit(self, initial_epoch: int = 0) -> tf.data.Dataset:
-        """Epoch after epoch from ``initial_epoch`` (practically endless), in order."""
+    def train_for_fit(self, initial_epoch: int = 0, skip: int = 0) -> tf.data.Dataset:
+        """Epoch after epoch from ``initial_epoch`` (practically endless), in order, leaving out
+        the first ``skip`` batches of ``initial_epoch``."""
         epochs = tf.data.Dataset.range(int(initial_epoch), 2**62)
-        return self._finish(epochs.flat_map(self._epoch_fn))
+        stream = epochs.flat_map(self._epoch_fn)
+        return self._finish(stream.skip(int(skip)) if skip else stream)
+
+    def train_from_batch(self, batch: int) -> tf.data.Dataset:
+        """The stream :meth:`train_for_fit` gives from its ``batch``-th batch on (counted from
+        epoch 0): where a run whose Keras epochs are shorter than the training set resumes."""
+        epoch, skip = divmod(int(batch), self.steps_per_epoch)
+        return self.train_for_fit(epoch, skip)
 
     def test(self) -> tf.data.Dataset:
         """The evaluation set (CIFAR10 test / ImageNet validation), batched, not shuffled."""

@@ -51,8 +51,8 @@ def export_savedmodel(model: keras.Model, path, cfg: Config, epoch: int, extra=N
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".tmp-{path.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    for stale in path.parent.glob(f".tmp-{path.name}-*"):  # left by a killed process
+        shutil.rmtree(stale, ignore_errors=True)
     size = cfg.data.image_size
     spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="image")
     # One traced forward pass serves both image signatures.

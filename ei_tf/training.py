@@ -77,6 +77,20 @@ class TrainThroughput(keras.callbacks.Callback):
         self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
 
 
+def backed_up_epoch(backup: Path) -> int:
+    """Epochs completed according to a ``BackupAndRestore`` directory (0 when there is none).
+
+    Reads the metadata the callback restores from: ``training_metadata.json``, or its previous
+    copy when the current one is unreadable (as the callback falls back to it).
+    """
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((backup / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
 def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
     """Create the run directory; refuse to reuse one that holds a different config."""
     try:
@@ -118,6 +132,8 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         return record
 
     keras.utils.set_random_seed(seed)
+    if cfg.training.deterministic:
+        tf.config.experimental.enable_op_determinism()
     data = load_datasets(cfg.data, seed)
     steps = cfg.training.steps_per_epoch or math.ceil(data.train_size / cfg.data.batch_size)
     strategy = make_strategy(cfg)
@@ -128,27 +144,32 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
         export_savedmodel(model, export_dir(run_dir, cfg) / "0", cfg, 0)
 
+    backup = run_dir / "backup"
+    resumed_epoch = backed_up_epoch(backup)
     throughput = TrainThroughput(steps * cfg.data.batch_size)
     callbacks = [
         throughput,
         # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
         keras.callbacks.TerminateOnNaN(raise_error=True),
         EpochExport(run_dir, cfg),
-        # Kept when training stops on NaN; removed below once the run has completed.
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
+        # Kept when training stops on NaN; removed below once the run has completed. The
+        # previous epoch's copy is kept while the next is written (a kill mid-write).
+        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False,
+                                         double_checkpoint=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
         *callbacks,
     ]
     start = time.time()
     try:
-        model.fit(data.train_for_fit(), epochs=cfg.training.epochs, steps_per_epoch=steps,
+        # The batch stream resumes where the backed-up epoch left it.
+        model.fit(data.train_from_batch(resumed_epoch * steps), epochs=cfg.training.epochs,
+                  steps_per_epoch=steps,
                   validation_data=data.test(), callbacks=callbacks, shuffle=False,
                   verbose=verbose)
     except RuntimeError as err:
         if "NaN or Inf loss" not in str(err):
             raise
-        backup = run_dir / "backup"
         kept = (f"the last completed epoch is kept in {backup} (rerun to retry from it)"
                 if backup.is_dir() else "no epoch had completed (a rerun starts afresh)")
         raise FloatingPointError(
@@ -156,7 +177,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     seconds = time.time() - start
     _, test_accuracy = model.evaluate(data.test(), verbose=0)
     model.save(run_dir / "model.keras")
-    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    shutil.rmtree(backup, ignore_errors=True)
     record = {"test_accuracy": float(test_accuracy), "epochs": cfg.training.epochs,
               "replicas": strategy.num_replicas_in_sync,
               "seconds_this_session": seconds,

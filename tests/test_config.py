@@ -2,6 +2,8 @@
 
 import re
 
+from pathlib import Path
+
 import pytest
 
 from conftest import CONFIGS
@@ -82,10 +84,11 @@ def test_smoke_keeps_architecture():
         k.startswith(("data.", "training.", "export.")) for k in config_diff(cfg, small))
 
 
-@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+@pytest.mark.parametrize("config", sorted(str(p.relative_to(CONFIGS))
+                                          for p in CONFIGS.rglob("*.yaml")))
 def test_every_config_loads(config):
     cfg = load_config(CONFIGS / config)
-    assert cfg.name == config[:-5]
+    assert cfg.name == Path(config).stem
 
 
 def test_cli_reports_one_line_error(tmp_path, capsys):

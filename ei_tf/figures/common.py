@@ -121,8 +121,11 @@ class Context:
 
     def __init__(self, runs="runs", seeds: Optional[Sequence[int]] = None,
                  n_images: Optional[int] = None, data_dir: Optional[str] = None,
-                 verbose: bool = False, config_dir=None):
+                 verbose: bool = False, config_dir=None, partial: bool = False):
+        """``partial``: draw from the finished runs there are, leaving out configs absent
+        from ``config_dir`` and unfinished runs, instead of asking for the missing ones."""
         self.runs = Path(runs)
+        self.partial = partial
         self.seeds = None if seeds is None else [int(s) for s in seeds]
         self.n_images = n_images
         self.data_dir = data_dir
@@ -139,6 +142,8 @@ class Context:
         return path
 
     def runs_for(self, need: Need) -> list[Run]:
+        if self.partial and not (self.config_dir / f"{need.config}.yaml").is_file():
+            return []
         points = _points(str(self.config_path(need.config)))
         out = []
         for p in points:
@@ -146,8 +151,10 @@ class Context:
                 continue
             if self.seeds is not None and p.seed not in self.seeds:
                 continue
-            out.append(Run(need.config, p.name, p.seed, p.index, p.run_dir(self.runs),
-                           bool(p.name)))
+            run = Run(need.config, p.name, p.seed, p.index, p.run_dir(self.runs),
+                      bool(p.name))
+            if not self.partial or self._usable(run, need):
+                out.append(run)
         if need.points is not None:
             known = {p.name for p in points}
             unknown = [n for n in need.points if n not in known]
@@ -183,11 +190,21 @@ class Context:
                     out.append((run, "finished, but holds neither exports nor analysis results"))
         return out
 
+    def _usable(self, run: Run, need: Need) -> bool:
+        return (run.run_dir / "completed.json").is_file() and (
+            not need.analysis or self._analysable(run.run_dir))
+
     @staticmethod
     def _analysable(run_dir: Path) -> bool:
         return bool(_exports(run_dir)) or any((run_dir / ANALYSIS_DIR).glob("epoch_*.json"))
 
     def check(self, figure: int, needs: Sequence[Need]) -> None:
+        if self.partial:
+            if not any(self.runs_for(need) for need in needs):
+                raise FigureError(f"figure {figure}: none of its runs is finished under "
+                                  f"{self.runs} (configs: "
+                                  f"{', '.join(dict.fromkeys(n.config for n in needs))})")
+            return
         for need in needs:
             if not self.runs_for(need):
                 raise FigureError(f"config {need.config} has no run with "
@@ -446,7 +463,8 @@ def summary_scatter(ax, entries: Sequence[tuple], experiment: bool = True,
     for label, color, marker, points in entries:
         pts = np.asarray([p for p in points if np.all(np.isfinite(p))], np.float64)
         if pts.size == 0:
-            ax.plot([], [], marker, color=color, label=f"{label} (undefined)")
+            why = "undefined" if len(points) else "no runs"
+            ax.plot([], [], marker, color=color, label=f"{label} ({why})")
             continue
         ax.plot(pts[:, 0], pts[:, 1], marker, color=color, alpha=0.3, ms=5, mec="none")
         mean = pts.mean(axis=0)

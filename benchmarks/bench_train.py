@@ -1,0 +1,179 @@
+#!/usr/bin/env python
+"""Training speed: ei-tf's training step against a PyTorch baseline, in one process.
+
+    python benchmarks/bench_train.py [--family standard standard_ei] [--steps 10]
+                                     [--warmup 3] [--rounds 3] [--data-dir DIR]
+
+For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
+
+* training images per second of ei-tf's real training step (``build_model`` +
+  ``compile_model``, Keras' train function, as ``model.fit`` runs it) on a cached batch, and of
+  the same network in PyTorch eager with channels_last (``torch_baseline.py``; needs the
+  ``bench`` extra, ``pip install -e ".[bench]"``), timed alternately in rounds; medians of the
+  per-step times after warm-up; their ratio;
+* the machine's fp32 matmul GFLOP/s (2048 x 2048, measured in the same run) and each
+  implementation's fraction of it, counting the network's convolution and dense FLOPs (forward
+  x 3 for a training step; element-wise work not counted);
+* the input pipeline's cost: ``model.fit`` over real augmented CIFAR10 batches
+  (``Datasets.train_for_fit``) against ``model.fit`` over one cached batch, same step count.
+  Without ``--data-dir`` / ``EI_TF_DATA_DIR``, synthetic images stand in (same augmentation).
+
+These are measurements, not tests: nothing here has a threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ei_tf.config import load_config  # noqa: E402
+from ei_tf.data import load_datasets  # noqa: E402
+from ei_tf.layers import DaleConv, RecurrentArea  # noqa: E402
+from ei_tf.model import build_model  # noqa: E402
+from ei_tf.training import compile_model  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_OF = {"standard": "fig2_standard.yaml", "standard_ei": "fig4_standard_ei.yaml"}
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    matmul = tf.function(lambda: tf.reduce_sum(tf.linalg.matmul(a, b)))
+    matmul()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul().numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def training_flops_per_image(model) -> float:
+    """3 x the forward FLOPs of the convolutions and the dense readout (multiply-add = 2)."""
+    flops = 0.0
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            k = layer.kernel.shape
+            flops += 2 * h * w * k[0] * k[1] * k[2] * c_out
+        elif isinstance(layer, tf.keras.layers.Dense):
+            flops += 2 * np.prod(layer.kernel.shape)
+        elif isinstance(layer, RecurrentArea):
+            _, steps, h, w, _ = layer.output.shape
+            for conv in layer.cell._flatten_layers(include_self=False):
+                if not isinstance(conv, DaleConv):
+                    continue
+                c_in, c_out, k = conv.in_channels, conv.filters, conv.kernel_size
+                per_pixel = (k * k * c_in + c_in * c_out) if conv.separable else (
+                    k * k * c_in * c_out)
+                flops += 2 * steps * h * w * per_pixel
+    return 3 * flops
+
+
+def tf_trainer(family: str, batch_size: int):
+    cfg = load_config(CONFIGS / CONFIG_OF[family], [f"data.batch_size={batch_size}"])
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(cfg)
+    compile_model(model, cfg, 391)
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.integers(0, 256, (batch_size, 32, 32, 3)).astype("float32"))
+    labels = tf.constant(rng.integers(0, 10, (batch_size,)).astype("int32"))
+    return model, cfg, lambda: model.train_on_batch(images, labels)
+
+
+def torch_trainer(family: str, batch_size: int):
+    try:
+        import torch
+        from torch_baseline import trainer
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count())
+    return trainer(family, batch_size)
+
+
+def timed(step, n: int) -> list:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def input_pipeline_cost(model, cfg, data_dir: str, steps: int) -> tuple:
+    """Seconds per step of ``model.fit`` on real augmented batches and on one cached batch."""
+    data_cfg = cfg.data
+    if data_dir:
+        data_cfg.data_dir = data_dir
+    else:
+        data_cfg.dataset = "synthetic"
+    data = load_datasets(data_cfg, 0)
+    real = data.train_for_fit()
+    cached = tf.data.Dataset.from_tensors(next(iter(real))).repeat()
+    out = {}
+    for name, ds in (("real", real), ("cached", cached)):
+        model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)  # warm-up
+        start = time.perf_counter()
+        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+        out[name] = (time.perf_counter() - start) / steps
+    return out["real"], out["cached"], ("CIFAR10" if data_dir else "synthetic")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--family", nargs="+", default=["standard", "standard_ei"],
+                   choices=sorted(CONFIG_OF))
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=10, help="timed steps per round and network")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help="alternations ei-tf / PyTorch")
+    p.add_argument("--data-dir", default=os.environ.get("EI_TF_DATA_DIR", ""))
+    args = p.parse_args(argv)
+
+    peak = matmul_gflops()
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, TF_ENABLE_ONEDNN_OPTS="
+          f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, batch {args.batch_size}")
+    print(f"fp32 matmul (2048^2): {peak:.1f} GFLOP/s")
+    for family in args.family:
+        model, cfg, tf_step = tf_trainer(family, args.batch_size)
+        torch_step = torch_trainer(family, args.batch_size)
+        flops = training_flops_per_image(model)
+        steps = {"ei-tf": tf_step, **({"PyTorch": torch_step} if torch_step else {})}
+        for step in steps.values():
+            timed(step, args.warmup)
+        times = {name: [] for name in steps}
+        for _ in range(args.rounds):
+            for name, step in steps.items():
+                times[name] += timed(step, args.steps)
+        print(f"\n{family}: {flops / 1e6:.0f} MFLOP per training image (convs + dense)")
+        rates = {}
+        for name, values in times.items():
+            rates[name] = args.batch_size / statistics.median(values)
+            print(f"  {name:8s} {rates[name]:7.1f} images/s  "
+                  f"({rates[name] * flops / 1e9 / peak:5.1%} of matmul peak)")
+        if "PyTorch" in rates:
+            print(f"  ratio ei-tf / PyTorch: {rates['ei-tf'] / rates['PyTorch']:.2f}")
+        else:
+            print("  PyTorch not installed (pip install -e \".[bench]\"): no baseline")
+        real, cached, source = input_pipeline_cost(model, cfg, args.data_dir, args.steps)
+        print(f"  input pipeline ({source}, augmented): {real * 1e3:.0f} ms/step vs cached "
+              f"batch {cached * 1e3:.0f} ms/step: cost {(real - cached) / real:+.1%} of the "
+              f"step")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""The paper's claims measured on a set of runs: ``analyze.py --report`` writes ``report.md``.
+
+Each claim (C1-C13 of the reproduction protocol, docs/reproduction.md) is a list of rows; a row
+is one quantity per network (seed), e.g. the area-3 gOSI difference PN - IG, with its mean and
+95% percentile-bootstrap confidence interval over networks, and what the paper leads one to
+expect of it. Verdicts:
+
+* row: *holds* when the whole interval lies on the expected side (``> 0``, ``< 0``, ``>= t``,
+  ``<= t``), or, for an expected value, when the mean lies within the stated tolerance;
+  *fails* otherwise; *not enough runs* with fewer than two networks giving a value.
+  Informational rows (no expectation) show a trajectory and carry no verdict.
+* claim: *not enough runs* if any of its rows has too few networks, else *holds* when every
+  row holds, else *fails*.
+
+The measured quantities are the analysis results of :mod:`ei_tf.analysis.pipeline` (paper
+sections 2-3: gOSI, orientation and image skewness of the centre units, connection density at
+the ``exp(-10)`` threshold), taken at each run's last exported epoch unless the claim is about
+training time (C6). Thresholds the paper leaves open ("near 1", "near chance") are stated in
+the row's expectation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from ei_tf.figures.common import (Context, Need, ei_difference, family_types, mean_ci,
+                                  population_mean, recurrent_areas)
+
+HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
+MIN_NETWORKS = 2
+NEAR_ONE = 0.9  # "densities near 1": every connection type's density at least this
+CHANCE_MARGIN = 0.2  # CIFAR10 chance is 0.1: "near chance" below, "well above" over this
+ACCURACY_TOLERANCE = 0.03  # C1: the mean within 3 points of the paper's accuracy
+
+STANDARD, STANDARD_EI = "fig2_standard", "fig4_standard_ei"
+INHPN, NOCONSTRAINT = "fig7_standard_inhpn", "fig7_standard_noconstraint"
+METRIC_NAMES = {"gosi": "gOSI", "orientation_skewness": "orientation skewness",
+                "image_skewness": "image skewness"}
+
+
+@dataclass
+class Expectation:
+    """``kind``: ``positive``, ``negative``, ``at_least``, ``at_most``, ``near`` or None."""
+
+    kind: Optional[str] = None
+    value: float = 0.0
+    tolerance: float = 0.0
+
+    def text(self) -> str:
+        return {None: "",
+                "positive": "> 0",
+                "negative": "< 0",
+                "at_least": f">= {self.value:g}",
+                "at_most": f"<= {self.value:g}",
+                "near": f"{self.value:g} +- {self.tolerance:g}"}[self.kind]
+
+    def verdict(self, mean: float, low: float, high: float) -> Optional[str]:
+        if self.kind is None:
+            return None
+        ok = {"positive": low > 0, "negative": high < 0,
+              "at_least": low >= self.value, "at_most": high <= self.value,
+              "near": abs(mean - self.value) <= self.tolerance}[self.kind]
+        return HOLDS if ok else FAILS
+
+
+@dataclass
+class Row:
+    quantity: str
+    values: list
+    expect: Expectation = field(default_factory=Expectation)
+
+    @property
+    def finite(self) -> list:
+        return [v for v in self.values if v is not None and math.isfinite(v)]
+
+    def summary(self) -> tuple:
+        """``(mean, low, high, verdict)``; the verdict is None for an informational row."""
+        mean, low, high = mean_ci(self.finite) if self.finite else (math.nan,) * 3
+        if self.expect.kind is None:
+            return mean, low, high, None
+        if len(self.finite) < MIN_NETWORKS:
+            return mean, low, high, TOO_FEW
+        return mean, low, high, self.expect.verdict(mean, low, high)
+
+
+@dataclass
+class Claim:
+    id: str
+    statement: str
+    paper: str
+    rows: list = field(default_factory=list)
+    runs: list = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        verdicts = [r.summary()[3] for r in self.rows]
+        verdicts = [v for v in verdicts if v is not None]
+        if not verdicts or TOO_FEW in verdicts:
+            return TOO_FEW
+        return HOLDS if all(v == HOLDS for v in verdicts) else FAILS
+
+
+# --------------------------------------------------------------------------------------------
+# Per-network quantities
+
+
+def _finals(ctx: Context, config: str):
+    runs = ctx.runs_for(Need(config))
+    return runs, [ctx.final(run) for run in runs]
+
+
+def _areas(results) -> list:
+    return recurrent_areas(results[0]) if results else []
+
+
+def _difference(result, area, a, b, metric) -> float:
+    return population_mean(result, f"{area}_{a}", metric) - population_mean(
+        result, f"{area}_{b}", metric)
+
+
+def _density(result, key) -> float:
+    entry = result.get("connections", {}).get(key)
+    value = entry.get("density") if entry else None
+    return math.nan if value is None else float(value)
+
+
+def _min_density(result, area) -> float:
+    types = family_types(result)["connections"]
+    values = [_density(result, f"{area}_{kind}") for kind in types]
+    values = [v for v in values if math.isfinite(v)]
+    return min(values) if values else math.nan
+
+
+def _selectivity_rows(results, metric: str) -> list:
+    rows = []
+    for area in _areas(results):
+        types = family_types(results[0])
+        for inter in types["int"]:
+            rows.append(Row(f"{area} {METRIC_NAMES[metric]} {types['pn']} - {inter}",
+                            [_difference(r, area, types["pn"], inter, metric)
+                             for r in results], Expectation("positive")))
+    return rows
+
+
+def _density_rows(results) -> list:
+    rows = []
+    for area in _areas(results):
+        types = family_types(results[0])
+        for int_pn in types["int_pn"]:
+            rows.append(Row(f"{area} density {int_pn} - {types['pn_pn']}",
+                            [_density(r, f"{area}_{int_pn}") - _density(r, f"{area}_"
+                                                                        f"{types['pn_pn']}")
+                             for r in results], Expectation("positive")))
+    return rows
+
+
+def _run_dirs(runs) -> list:
+    return [str(run.run_dir) for run in runs]
+
+
+# --------------------------------------------------------------------------------------------
+# The claims
+
+
+def c1_accuracy(ctx: Context) -> Claim:
+    claim = Claim("C1", "Test accuracy on CIFAR10 (full scale: 250 epochs)",
+                  "Standard ~85%, StandardEI ~84% (section 2, Appendix K)")
+    for label, config, paper in (("Standard", STANDARD, 0.85),
+                                 ("StandardEI", STANDARD_EI, 0.84)):
+        runs = ctx.runs_for(Need(config, analysis=None))
+        claim.runs += _run_dirs(runs)
+        claim.rows.append(Row(f"{label} test accuracy", [ctx.accuracy(r) for r in runs],
+                              Expectation("near", paper, ACCURACY_TOLERANCE)))
+    return claim
+
+
+def c_selectivity(ctx: Context, cid: str, metric: str) -> Claim:
+    runs, results = _finals(ctx, STANDARD)
+    claim = Claim(cid, f"Standard: PN have higher {METRIC_NAMES[metric]} than IG and OG, "
+                       f"areas 3 and 4", "PN > IG and OG (Figure 2)",
+                  rows=_selectivity_rows(results, metric), runs=_run_dirs(runs))
+    return claim
+
+
+def c5_density(ctx: Context) -> Claim:
+    claim = Claim("C5", "Interneuron-to-PN connections are denser than PN-to-PN",
+                  "IG->PN and OG->PN > PN->PN; I->E > E->E in StandardEI (Figures 3, 4)")
+    for config in (STANDARD, STANDARD_EI):
+        runs, results = _finals(ctx, config)
+        claim.runs += _run_dirs(runs)
+        claim.rows += [Row(f"{config}: {r.quantity}", r.values, r.expect)
+                       for r in _density_rows(results)]
+    return claim
+
+
+def c6_early_training(ctx: Context) -> Claim:
+    claim = Claim("C6", "Differences are small at initialization and grow in early training",
+                  "selectivity near 0 and density near 1 at first; differences substantial "
+                  "after 5-30 epochs (Figure 5)")
+    runs = ctx.runs_for(Need(STANDARD, analysis="all"))
+    claim.runs = _run_dirs(runs)
+    histories = [ctx.all_epochs(run) for run in runs]
+    if not histories:
+        claim.rows.append(Row("density at epoch 0", [], Expectation("at_least", NEAR_ONE)))
+        return claim
+    epochs = sorted(set.intersection(*(set(h) for h in histories)))
+    first, last = epochs[0], epochs[-1]
+    if first != 0:
+        claim.note = f"no export of epoch 0 in every run (common epochs: {epochs})"
+    for area in _areas([histories[0][last]]):
+        claim.rows.append(Row(f"{area} lowest connection density, epoch {first}",
+                              [_min_density(h[first], area) for h in histories],
+                              Expectation("at_least", NEAR_ONE)))
+        for index, label in ((0, "image-skewness difference PN - Int"),
+                             (1, "density difference Int->PN - PN->PN")):
+            for epoch in epochs:
+                claim.rows.append(Row(f"{area} {label}, epoch {epoch}",
+                                      [ei_difference(h[epoch], [area])[index]
+                                       for h in histories]))
+            claim.rows.append(Row(f"{area} {label}: epoch {last} minus epoch {first}",
+                                  [ei_difference(h[last], [area])[index]
+                                   - ei_difference(h[first], [area])[index]
+                                   for h in histories], Expectation("positive")))
+    return claim
+
+
+def c8_inhpn(ctx: Context) -> Claim:
+    runs, results = _finals(ctx, INHPN)
+    claim = Claim("C8", "InhPN: the (inhibitory) PN stay more selective than the interneurons, "
+                        "and PN->PN connections become dense",
+                  "PN > Int in image skewness; PN->PN denser than Int->PN (Figure 7, green)",
+                  rows=_selectivity_rows(results, "image_skewness"), runs=_run_dirs(runs))
+    for area in _areas(results):
+        claim.rows.append(Row(f"{area} density PN->PN", [_density(r, f"{area}_PN_to_PN")
+                                                         for r in results]))
+        claim.rows.append(Row(f"{area} density difference Int->PN - PN->PN",
+                              [ei_difference(r, [area])[1] for r in results],
+                              Expectation("negative")))
+    return claim
+
+
+def c9_noconstraint(ctx: Context) -> Claim:
+    runs, results = _finals(ctx, NOCONSTRAINT)
+    claim = Claim("C9", "NoConstraint: PN remain more selective; connection densities near 1",
+                  "PN > Int in image skewness; densities close to 1 (Figure 7, orange)",
+                  rows=_selectivity_rows(results, "image_skewness"), runs=_run_dirs(runs))
+    for area in _areas(results):
+        claim.rows.append(Row(f"{area} lowest connection density",
+                              [_min_density(r, area) for r in results],
+                              Expectation("at_least", NEAR_ONE)))
+    return claim
+
+
+def c10_standard_ei(ctx: Context) -> Claim:
+    runs, results = _finals(ctx, STANDARD_EI)
+    rows = [row for metric in METRIC_NAMES for row in _selectivity_rows(results, metric)]
+    return Claim("C10", "StandardEI shows the same E-I differences as Standard",
+                 "E > I in gOSI, orientation and image skewness; I->E > E->E (Figure 4)",
+                 rows=rows + _density_rows(results), runs=_run_dirs(runs))
+
+
+def c11_no_inhibition(ctx: Context) -> Claim:
+    claim = Claim("C11", "Without inhibitory channels accuracy drops moderately with "
+                         "BatchNorm, to chance without it",
+                  "moderate drop with BN; chance level without (Figure 17, Appendix L)")
+    for config, expect in (("fig17_standard_no_inh", Expectation("at_least", CHANCE_MARGIN)),
+                           ("fig17_standard_nonorm_no_inh",
+                            Expectation("at_most", CHANCE_MARGIN))):
+        runs = ctx.runs_for(Need(config, analysis=None))
+        claim.runs += _run_dirs(runs)
+        claim.rows.append(Row(f"{config} test accuracy", [ctx.accuracy(r) for r in runs],
+                              expect))
+    return claim
+
+
+def c13_no_weight_decay(ctx: Context) -> Claim:
+    runs, results = _finals(ctx, "appA_standard_no_weight_decay")
+    claim = Claim("C13", "Without weight decay connection densities go to 1",
+                  "densities close to 1 for E and I connections (Appendix A)",
+                  runs=_run_dirs(runs))
+    areas = _areas(results) or ["area3", "area4"]
+    for area in areas:
+        claim.rows.append(Row(f"{area} lowest connection density",
+                              [_min_density(r, area) for r in results],
+                              Expectation("at_least", NEAR_ONE)))
+    return claim
+
+
+CLAIMS: list[Callable[[Context], Claim]] = [
+    c1_accuracy,
+    lambda ctx: c_selectivity(ctx, "C2", "gosi"),
+    lambda ctx: c_selectivity(ctx, "C3", "orientation_skewness"),
+    lambda ctx: c_selectivity(ctx, "C4", "image_skewness"),
+    c5_density, c6_early_training, c8_inhpn, c9_noconstraint, c10_standard_ei,
+    c11_no_inhibition, c13_no_weight_decay,
+]
+
+
+def evaluate(ctx: Context) -> list[Claim]:
+    """Every claim, measured on the finished runs of ``ctx`` (which should be ``partial``)."""
+    return [make(ctx) for make in CLAIMS]
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _num(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.3f}"
+
+
+def claim_markdown(claim: Claim) -> str:
+    lines = [f"### {claim.id}: {claim.statement}", "",
+             f"Paper: {claim.paper}. **Verdict: {claim.verdict}.**", ""]
+    if claim.note:
+        lines += [f"Note: {claim.note}.", ""]
+    lines += ["| quantity | networks | mean | 95% CI | expected | verdict |",
+              "|---|---|---|---|---|---|"]
+    for row in claim.rows:
+        mean, low, high, verdict = row.summary()
+        values = ", ".join(_num(v) for v in row.finite) or "none"
+        lines.append(f"| {row.quantity} | {len(row.finite)} ({values}) | {_num(mean)} | "
+                     f"[{_num(low)}, {_num(high)}] | {row.expect.text()} | {verdict or ''} |")
+    runs = ", ".join(f"`{r}`" for r in claim.runs) or "none found"
+    lines += ["", f"Runs: {runs}", ""]
+    return "\n".join(lines)
+
+
+def report_markdown(claims: Sequence[Claim], runs, config_dir) -> str:
+    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    lines = ["# Claims report", "",
+             f"Runs under `{runs}`, configs from `{config_dir}`; written {date}.", "",
+             "Each quantity is computed per network (seed) at the run's last exported epoch "
+             "(C6: every exported epoch); mean and 95% percentile-bootstrap confidence "
+             "interval over networks. A row holds when its whole interval lies on the "
+             "expected side (or, for an expected value, its mean is within the tolerance); a "
+             "claim holds when all its rows do, and needs at least "
+             f"{MIN_NETWORKS} networks per row.", "",
+             "| claim | verdict | statement |", "|---|---|---|"]
+    lines += [f"| {c.id} | {c.verdict} | {c.statement} |" for c in claims]
+    lines.append("")
+    lines += [claim_markdown(c) for c in claims]
+    return "\n".join(lines)
+
+
+def write_report(ctx: Context, path) -> str:
+    """Evaluate every claim on ``ctx``'s runs, write the markdown to ``path``, return it."""
+    text = report_markdown(evaluate(ctx), ctx.runs, ctx.config_dir)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return text

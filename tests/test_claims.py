@@ -1,0 +1,104 @@
+"""The claims report (``analyze.py --report``) on run directories holding stored analyses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ei_tf import claims
+from ei_tf.analysis.pipeline import SCHEMA
+from ei_tf.analyze_cli import analyze_main
+from ei_tf.figures.common import Context
+
+CPU_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "cpu"
+AREAS = ("area3", "area4")
+
+
+def _pop(mean):
+    entry = {"mean": mean, "n_excluded": 0, "values": [mean, mean]}
+    return {m: dict(entry) for m in ("gosi", "orientation_skewness", "image_skewness")}
+
+
+def _result(epoch, pn, inter, pn_pn, int_pn, family="standard"):
+    """An epoch analysis where principal cells have selectivity ``pn``, interneurons
+    ``inter``, and the densities are ``pn_pn`` / ``int_pn`` (the rest 1)."""
+    if family == "standard":
+        pops = {"PN": pn, "IG": inter, "OG": inter}
+        conns = {"PN_to_PN": pn_pn, "IG_to_PN": int_pn, "OG_to_PN": int_pn,
+                 "PN_to_IG": 1.0, "PN_to_OG": 1.0}
+    else:
+        pops = {"E": pn, "I": inter}
+        conns = {"E_to_E": pn_pn, "I_to_E": int_pn, "E_to_I": 1.0, "I_to_I": 1.0}
+    return {"schema": SCHEMA, "epoch": epoch,
+            "populations": {f"{a}_{p}": dict(_pop(v), area=a) for a in AREAS
+                            for p, v in pops.items()},
+            "connections": {f"{a}_{k}": {"density": d, "shape": [3, 3, 4, 4]}
+                            for a in AREAS for k, d in conns.items()}}
+
+
+def _run(root, config, seed, accuracy, results):
+    run_dir = root / config / f"seed_{seed}"
+    (run_dir / "analysis").mkdir(parents=True)
+    (run_dir / "completed.json").write_text(json.dumps({"test_accuracy": accuracy}))
+    for result in results:
+        (run_dir / "analysis" / f"epoch_{result['epoch']}.json").write_text(
+            json.dumps(result))
+    return run_dir
+
+
+def _by_id(found):
+    return {c.id: c for c in found}
+
+
+def test_verdicts_follow_the_measured_directions(tmp_path):
+    for seed, shift in ((0, 0.0), (1, 0.1)):
+        _run(tmp_path, "fig2_standard", seed, 0.4, [
+            _result(0, 0.1, 0.1, 1.0, 1.0),
+            _result(4, 2.0 + shift, 0.5, 0.3, 0.8 + shift)])
+        _run(tmp_path, "fig4_standard_ei", seed, 0.4,  # E less selective than I: fails
+             [_result(4, 0.2 + shift, 0.9, 0.3, 0.8, family="standard_ei")])
+    _run(tmp_path, "fig7_standard_inhpn", 0, 0.4, [_result(4, 2.0, 0.5, 0.9, 0.6)])
+    found = _by_id(claims.evaluate(Context(tmp_path, config_dir=CPU_CONFIGS, partial=True)))
+
+    assert found["C2"].verdict == found["C4"].verdict == claims.HOLDS
+    assert found["C5"].verdict == claims.HOLDS  # I->E > E->E in both families
+    assert found["C10"].verdict == claims.FAILS
+    assert found["C1"].verdict == claims.FAILS  # 40% is not ~85%
+    assert found["C6"].verdict == claims.HOLDS  # density 1 at epoch 0, differences grow
+    assert found["C8"].verdict == claims.TOO_FEW  # one InhPN seed
+    assert found["C9"].verdict == found["C11"].verdict == claims.TOO_FEW  # no runs
+    row = found["C2"].rows[0]
+    assert row.quantity == "area3 gOSI PN - IG"
+    mean, low, high, verdict = row.summary()
+    assert mean == pytest.approx(1.55) and low == pytest.approx(1.5)
+    assert high == pytest.approx(1.6) and verdict == claims.HOLDS
+
+
+def test_a_difference_whose_interval_contains_zero_fails():
+    row = claims.Row("x", [0.5, -0.2, 0.4], claims.Expectation("positive"))
+    assert row.summary()[3] == claims.FAILS
+    assert claims.Row("x", [0.5, 0.2], claims.Expectation("positive")).summary()[3] == (
+        claims.HOLDS)
+    assert claims.Row("x", [0.5, None], claims.Expectation("positive")).summary()[3] == (
+        claims.TOO_FEW)
+
+
+def test_report_command_writes_and_prints_markdown(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        _run(runs, "fig2_standard", seed, 0.4, [_result(0, 0.1, 0.1, 1.0, 1.0),
+                                                 _result(4, 2.0, 0.5, 0.3, 0.8)])
+    out = tmp_path / "out"
+    assert analyze_main(["--report", "--runs", str(runs), "--configs", str(CPU_CONFIGS),
+                         "--out", str(out), "--quiet"]) == 0
+    text = (out / "report.md").read_text()
+    assert text in capsys.readouterr().out
+    assert "| C2 | holds |" in text and "| C8 | not enough runs |" in text
+    assert "area4 density IG_to_PN - PN_to_PN" in text
+
+
+def test_report_rejects_a_missing_config_directory(tmp_path, capsys):
+    assert analyze_main(["--report", "--configs", str(tmp_path / "nope")]) == 2
+    assert "no such directory" in capsys.readouterr().err
