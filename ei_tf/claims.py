@@ -7,10 +7,11 @@ expect of it. Verdicts:
 
 * row: *holds* when the whole interval lies on the expected side (``> 0``, ``< 0``, ``>= t``,
   ``<= t``), or, for an expected value, when the mean lies within the stated tolerance;
-  *fails* otherwise; *not enough runs* with fewer than two networks giving a value.
+  *fails* otherwise; *not enough runs* with fewer than two networks; *undefined* when there are
+  enough networks but fewer than two give a value (e.g. all their principal cells are silent).
   Informational rows (no expectation) show a trajectory and carry no verdict.
-* claim: *not enough runs* if any of its rows has too few networks, else *holds* when every
-  row holds, else *fails*.
+* claim: *not enough runs* if any of its rows has too few networks, else *fails* if any row
+  fails, else *undefined* if any row is, else *holds*.
 
 The measured quantities are the analysis results of :mod:`ei_tf.analysis.pipeline` (paper
 sections 2-3: gOSI, orientation and image skewness of the centre units, connection density at
@@ -31,6 +32,7 @@ from ei_tf.figures.common import (Context, Need, ei_difference, family_types, me
                                   population_mean, recurrent_areas)
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
+UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
 MIN_NETWORKS = 2
 NEAR_ONE = 0.9  # "densities near 1": every connection type's density at least this
 CHANCE_MARGIN = 0.2  # CIFAR10 chance is 0.1: "near chance" below, "well above" over this
@@ -83,7 +85,7 @@ class Row:
         if self.expect.kind is None:
             return mean, low, high, None
         if len(self.finite) < MIN_NETWORKS:
-            return mean, low, high, TOO_FEW
+            return mean, low, high, UNDEFINED if len(self.values) >= MIN_NETWORKS else TOO_FEW
         return mean, low, high, self.expect.verdict(mean, low, high)
 
 
@@ -102,7 +104,10 @@ class Claim:
         verdicts = [v for v in verdicts if v is not None]
         if not verdicts or TOO_FEW in verdicts:
             return TOO_FEW
-        return HOLDS if all(v == HOLDS for v in verdicts) else FAILS
+        for verdict in (FAILS, UNDEFINED):
+            if verdict in verdicts:
+                return verdict
+        return HOLDS
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,14 +223,21 @@ def c6_early_training(ctx: Context) -> Claim:
                               Expectation("at_least", NEAR_ONE)))
         for index, label in ((0, "image-skewness difference PN - Int"),
                              (1, "density difference Int->PN - PN->PN")):
+            values = {e: [ei_difference(h[e], [area])[index] for h in histories]
+                      for e in epochs}
             for epoch in epochs:
-                claim.rows.append(Row(f"{area} {label}, epoch {epoch}",
-                                      [ei_difference(h[epoch], [area])[index]
-                                       for h in histories]))
-            claim.rows.append(Row(f"{area} {label}: epoch {last} minus epoch {first}",
-                                  [ei_difference(h[last], [area])[index]
-                                   - ei_difference(h[first], [area])[index]
-                                   for h in histories], Expectation("positive")))
+                claim.rows.append(Row(f"{area} {label}, epoch {epoch}", values[epoch]))
+            # From the first epoch where every network has a value (at initialization the
+            # principal cells can all be silent, their selectivity undefined).
+            defined = [e for e in epochs[:-1] if all(map(math.isfinite, values[e]))]
+            base = defined[0] if defined else first
+            if base != first:
+                claim.note += (f"{'; ' if claim.note else ''}{area} {label} is undefined at "
+                               f"epoch {first} in some network; growth counted from epoch "
+                               f"{base}")
+            claim.rows.append(Row(f"{area} {label}: epoch {last} minus epoch {base}",
+                                  [a - b for a, b in zip(values[last], values[base])],
+                                  Expectation("positive")))
     return claim
 
 
@@ -340,7 +352,8 @@ def report_markdown(claims: Sequence[Claim], runs, config_dir) -> str:
              "interval over networks. A row holds when its whole interval lies on the "
              "expected side (or, for an expected value, its mean is within the tolerance); a "
              "claim holds when all its rows do, and needs at least "
-             f"{MIN_NETWORKS} networks per row.", "",
+             f"{MIN_NETWORKS} networks per row; *undefined* means the networks are there but "
+             "the quantity has no value (e.g. every principal cell silent).", "",
              "| claim | verdict | statement |", "|---|---|---|"]
     lines += [f"| {c.id} | {c.verdict} | {c.statement} |" for c in claims]
     lines.append("")

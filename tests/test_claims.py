@@ -81,8 +81,10 @@ def test_a_difference_whose_interval_contains_zero_fails():
     assert row.summary()[3] == claims.FAILS
     assert claims.Row("x", [0.5, 0.2], claims.Expectation("positive")).summary()[3] == (
         claims.HOLDS)
-    assert claims.Row("x", [0.5, None], claims.Expectation("positive")).summary()[3] == (
+    assert claims.Row("x", [0.5], claims.Expectation("positive")).summary()[3] == (
         claims.TOO_FEW)
+    assert claims.Row("x", [0.5, float("nan")], claims.Expectation("positive")).summary()[3] == (
+        claims.UNDEFINED)
 
 
 def test_report_command_writes_and_prints_markdown(tmp_path, capsys):
@@ -102,3 +104,20 @@ def test_report_command_writes_and_prints_markdown(tmp_path, capsys):
 def test_report_rejects_a_missing_config_directory(tmp_path, capsys):
     assert analyze_main(["--report", "--configs", str(tmp_path / "nope")]) == 2
     assert "no such directory" in capsys.readouterr().err
+
+
+def test_growth_counts_from_the_first_epoch_where_selectivity_is_defined(tmp_path):
+    for seed in (0, 1):
+        _run(tmp_path, "fig2_standard", seed, 0.4, [
+            _result(0, None, 0.1, 1.0, 1.0),  # every principal cell silent at initialization
+            _result(1, 0.6 + seed, 0.5, 1.0, 1.0),
+            _result(4, 2.0 + seed, 0.5, 1.0, 1.0)])  # densities stay 1: no growth
+    (c6,) = [c for c in claims.evaluate(Context(tmp_path, config_dir=CPU_CONFIGS, partial=True))
+             if c.id == "C6"]
+    rows = {r.quantity: r.summary()[3] for r in c6.rows}
+    assert rows["area3 image-skewness difference PN - Int: epoch 4 minus epoch 1"] == (
+        claims.HOLDS)
+    assert rows["area3 image-skewness difference PN - Int, epoch 0"] is None  # shown only
+    assert rows["area3 density difference Int->PN - PN->PN: epoch 4 minus epoch 0"] == (
+        claims.FAILS)
+    assert "growth counted from epoch 1" in c6.note and c6.verdict == claims.FAILS
