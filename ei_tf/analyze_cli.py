@@ -145,11 +145,14 @@ def _figures_main(args) -> int:
     if bad:
         return _error(f"there is no figure {bad[0]}: figures are {NUMBERS[0]}-{NUMBERS[-1]} "
                       f"(Figure 1 is the architecture diagram)")
-    ctx = Context(args.runs, seeds=seeds, n_images=args.images, data_dir=args.data_dir,
-                  verbose=not args.quiet, config_dir=args.configs, partial=args.partial)
+    def context(partial: bool) -> Context:
+        return Context(args.runs, seeds=seeds, n_images=args.images, data_dir=args.data_dir,
+                       verbose=not args.quiet, config_dir=args.configs, partial=partial)
+
+    ctx = context(args.partial)
     missing_commands, status = [], 0
-    if args.report:
-        status = _report(args, seeds, errors())
+    if args.report:  # from whichever runs are finished
+        status = _report(args, context(True), errors())
     for number in numbers:
         try:
             paths = make_figure(number, ctx, args.out)
@@ -177,15 +180,12 @@ def _figures_main(args) -> int:
     return status
 
 
-def _report(args, seeds, errors) -> int:
-    """``--report``: the claims report from whichever runs are finished."""
+def _report(args, ctx, errors) -> int:
+    """``--report``: the claims report of ``ctx``'s runs, written to ``OUT/report.md``."""
     from pathlib import Path
 
     from .claims import write_report
-    from .figures import Context
 
-    ctx = Context(args.runs, seeds=seeds, n_images=args.images, data_dir=args.data_dir,
-                  verbose=not args.quiet, config_dir=args.configs, partial=True)
     path = Path(args.out) / "report.md"
     try:
         text = write_report(ctx, path)

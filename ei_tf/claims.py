@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ei_tf.figures.common import (Context, Need, ei_difference, family_types, mean_ci,
-                                  population_mean, recurrent_areas)
+from ei_tf.figures.common import (Context, Need, connection_density, ei_difference,
+                                  family_types, mean_ci, population_mean, recurrent_areas)
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
 UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
@@ -128,15 +128,9 @@ def _difference(result, area, a, b, metric) -> float:
         result, f"{area}_{b}", metric)
 
 
-def _density(result, key) -> float:
-    entry = result.get("connections", {}).get(key)
-    value = entry.get("density") if entry else None
-    return math.nan if value is None else float(value)
-
-
 def _min_density(result, area) -> float:
     types = family_types(result)["connections"]
-    values = [_density(result, f"{area}_{kind}") for kind in types]
+    values = [connection_density(result, f"{area}_{kind}") for kind in types]
     values = [v for v in values if math.isfinite(v)]
     return min(values) if values else math.nan
 
@@ -157,10 +151,11 @@ def _density_rows(results) -> list:
     for area in _areas(results):
         types = family_types(results[0])
         for int_pn in types["int_pn"]:
+            pn_pn = f"{area}_{types['pn_pn']}"
             rows.append(Row(f"{area} density {int_pn} - {types['pn_pn']}",
-                            [_density(r, f"{area}_{int_pn}") - _density(r, f"{area}_"
-                                                                        f"{types['pn_pn']}")
-                             for r in results], Expectation("positive")))
+                            [connection_density(r, f"{area}_{int_pn}")
+                             - connection_density(r, pn_pn) for r in results],
+                            Expectation("positive")))
     return rows
 
 
@@ -186,10 +181,9 @@ def c1_accuracy(ctx: Context) -> Claim:
 
 def c_selectivity(ctx: Context, cid: str, metric: str) -> Claim:
     runs, results = _finals(ctx, STANDARD)
-    claim = Claim(cid, f"Standard: PN have higher {METRIC_NAMES[metric]} than IG and OG, "
-                       f"areas 3 and 4", "PN > IG and OG (Figure 2)",
-                  rows=_selectivity_rows(results, metric), runs=_run_dirs(runs))
-    return claim
+    return Claim(cid, f"Standard: PN have higher {METRIC_NAMES[metric]} than IG and OG, "
+                      f"areas 3 and 4", "PN > IG and OG (Figure 2)",
+                 rows=_selectivity_rows(results, metric), runs=_run_dirs(runs))
 
 
 def c5_density(ctx: Context) -> Claim:
@@ -248,8 +242,8 @@ def c8_inhpn(ctx: Context) -> Claim:
                   "PN > Int in image skewness; PN->PN denser than Int->PN (Figure 7, green)",
                   rows=_selectivity_rows(results, "image_skewness"), runs=_run_dirs(runs))
     for area in _areas(results):
-        claim.rows.append(Row(f"{area} density PN->PN", [_density(r, f"{area}_PN_to_PN")
-                                                         for r in results]))
+        claim.rows.append(Row(f"{area} density PN->PN",
+                              [connection_density(r, f"{area}_PN_to_PN") for r in results]))
         claim.rows.append(Row(f"{area} density difference Int->PN - PN->PN",
                               [ei_difference(r, [area])[1] for r in results],
                               Expectation("negative")))
