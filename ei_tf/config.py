@@ -140,9 +140,11 @@ class TrainingConfig:
     # tf.config.experimental.enable_op_determinism(): the same config and seed give identical
     # weights and history on one machine (some kernels run slower; benchmarks/bench_train.py).
     deterministic: bool = False
-    # "auto": MirroredStrategy over all GPUs when several are visible; "mirrored": over all
-    # GPUs, or all logical CPU devices when there is no GPU; "none": the default strategy.
-    distribute: Literal["auto", "mirrored", "none"] = "auto"
+    # "auto": MultiWorkerMirroredStrategy when TF_CONFIG names several tasks, else
+    # MirroredStrategy over all GPUs when several are visible; "mirrored": over all GPUs, or all
+    # logical CPU devices when there is no GPU; "multi_worker": MultiWorkerMirroredStrategy
+    # (cluster from TF_CONFIG); "none": the default strategy (ei_tf.distributed).
+    distribute: Literal["auto", "mirrored", "multi_worker", "none"] = "auto"
 
 
 @dataclass

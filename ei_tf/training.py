@@ -10,6 +10,7 @@ state, removed when the run completes), ``model.keras`` and ``export/`` (SavedMo
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -24,6 +25,8 @@ import yaml
 from .config import (Config, ConfigError, config_diff, config_from_dict, dump_config,
                      parse_yaml, yaml_problem)
 from .data import load_datasets
+from .distributed import (RestoreBackup, fit_multi_worker, is_chief, is_multi_worker,
+                          make_strategy)
 from .export import EpochExport, export_dir, export_savedmodel
 from .model import build_model
 
@@ -32,16 +35,6 @@ COMPLETED = "completed.json"
 
 def run_dir_for(out, cfg: Config, seed: int) -> Path:
     return Path(out) / cfg.name / f"seed_{seed}"
-
-
-def make_strategy(cfg: Config) -> tf.distribute.Strategy:
-    """MirroredStrategy when several devices should share the batch, else the default."""
-    mode = cfg.training.distribute
-    gpus = tf.config.list_logical_devices("GPU")
-    if mode == "none" or (mode == "auto" and len(gpus) < 2):
-        return tf.distribute.get_strategy()
-    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    return tf.distribute.MirroredStrategy(devices)
 
 
 def learning_rate_schedule(cfg: Config, steps_per_epoch: int):
@@ -121,10 +114,16 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
 def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callbacks=()) -> dict:
     """Train (or resume, or report) one seed of ``cfg``; returns the completion record.
 
-    ``callbacks`` are extra Keras callbacks, run after the built-in ones.
+    ``callbacks`` are extra Keras callbacks, run after the built-in ones. Under a multi-worker
+    strategy every worker calls this with the same arguments (``out`` on a file system they
+    share, so that all resume from the chief's backup); only the chief writes into the run
+    directory.
     """
+    strategy = make_strategy(cfg)  # first: a multi-worker strategy must precede other TF ops
+    chief = is_chief(strategy)
     run_dir = run_dir_for(out, cfg, seed)
-    prepare_run_dir(run_dir, cfg, force)
+    if chief:
+        prepare_run_dir(run_dir, cfg, force)
     done_file = run_dir / COMPLETED
     if done_file.exists() and not force:
         record = json.loads(done_file.read_text())
@@ -136,21 +135,19 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         tf.config.experimental.enable_op_determinism()
     data = load_datasets(cfg.data, seed)
     steps = cfg.training.steps_per_epoch or math.ceil(data.train_size / cfg.data.batch_size)
-    strategy = make_strategy(cfg)
     with strategy.scope():
         model = build_model(cfg)
         compile_model(model, cfg, steps)
 
-    if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
+    if chief and 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
         export_savedmodel(model, export_dir(run_dir, cfg) / "0", cfg, 0)
 
     backup = run_dir / "backup"
     resumed_epoch = backed_up_epoch(backup)
     throughput = TrainThroughput(steps * cfg.data.batch_size)
-    callbacks = [
-        throughput,
-        # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
-        keras.callbacks.TerminateOnNaN(raise_error=True),
+    # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
+    common = [throughput, keras.callbacks.TerminateOnNaN(raise_error=True)]
+    writers = [
         EpochExport(run_dir, cfg),
         # Kept when training stops on NaN; removed below once the run has completed. The
         # previous epoch's copy is kept while the next is written (a kill mid-write).
@@ -158,15 +155,23 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
                                          double_checkpoint=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
-        *callbacks,
     ]
+    callbacks = [*common, *(writers if chief else [RestoreBackup(str(backup))]), *callbacks]
+    # The batch stream resumes where the backed-up epoch left it.
+    train_data = data.train_from_batch(resumed_epoch * steps)
     start = time.time()
     try:
-        # The batch stream resumes where the backed-up epoch left it.
-        model.fit(data.train_from_batch(resumed_epoch * steps), epochs=cfg.training.epochs,
-                  steps_per_epoch=steps,
-                  validation_data=data.test(), callbacks=callbacks, shuffle=False,
-                  verbose=verbose)
+        if is_multi_worker(strategy):
+            evaluate = fit_multi_worker(
+                model, strategy, train_data, data.test(), epochs=cfg.training.epochs,
+                initial_epoch=resumed_epoch, steps_per_epoch=steps, callbacks=callbacks,
+                verbose=verbose if chief else 0)
+        else:
+            model.fit(train_data, epochs=cfg.training.epochs, steps_per_epoch=steps,
+                      validation_data=data.test(), callbacks=callbacks, shuffle=False,
+                      verbose=verbose)
+            evaluate = functools.partial(model.evaluate, data.test(), verbose=0,
+                                         return_dict=True)
     except RuntimeError as err:
         if "NaN or Inf loss" not in str(err):
             raise
@@ -175,14 +180,15 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         raise FloatingPointError(
             f"training of {run_dir} stopped: the loss became NaN or Inf; {kept}") from None
     seconds = time.time() - start
-    _, test_accuracy = model.evaluate(data.test(), verbose=0)
-    model.save(run_dir / "model.keras")
-    shutil.rmtree(backup, ignore_errors=True)
+    test_accuracy = evaluate()["accuracy"]
     record = {"test_accuracy": float(test_accuracy), "epochs": cfg.training.epochs,
               "replicas": strategy.num_replicas_in_sync,
               "seconds_this_session": seconds,
               "train_images_per_second": statistics.median(throughput.rates)
               if throughput.rates else None}
-    done_file.write_text(json.dumps(record, indent=1))
+    if chief:
+        model.save(run_dir / "model.keras")
+        shutil.rmtree(backup, ignore_errors=True)
+        done_file.write_text(json.dumps(record, indent=1))
     print(f"{run_dir}: test accuracy {test_accuracy:.4f}")
     return record

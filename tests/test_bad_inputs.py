@@ -93,6 +93,11 @@ def not_a_mapping(tmp, monkeypatch, request):
     return {"config": _write(tmp / "list.yaml", "- model\n- data\n")}
 
 
+def malformed_tf_config(tmp, monkeypatch, request):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": ["localhost:1234"]')
+    return {}
+
+
 def tiny_config(tmp, monkeypatch, request):
     return {"config": _write(tmp / "tiny.yaml", TINY_CONFIG)}
 
@@ -196,6 +201,8 @@ CASES = [
     case("zero_learning_rate", "train",
          ["--config", QUICKSTART, "--set", "training.learning_rate=0"],
          r"training\.learning_rate.*0.*out of range"),
+    case("malformed_tf_config", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
+         r"TF_CONFIG is not a JSON object with a 'cluster'", malformed_tf_config),
     # Unknown variants and datasets
     case("unknown_family", "train", ["--config", QUICKSTART, "--set", "model.family=foo"],
          r"model\.family.*'foo'.*standard.*standard_ei"),
