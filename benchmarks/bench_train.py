@@ -15,7 +15,8 @@ For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
   implementation's fraction of it, counting the network's convolution and dense FLOPs (forward
   x 3 for a training step; element-wise work not counted);
 * the input pipeline's cost: ``model.fit`` over real augmented CIFAR10 batches
-  (``Datasets.train_for_fit``) against ``model.fit`` over one cached batch, same step count.
+  (``Datasets.train_for_fit``) against ``model.fit`` over one cached batch: median per-batch
+  times, alternating in rounds, each fit's warm-up batches left out.
   Without ``--data-dir`` / ``EI_TF_DATA_DIR``, synthetic images stand in (same augmentation).
 
 These are measurements, not tests: nothing here has a threshold.
@@ -35,6 +36,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -113,8 +115,24 @@ def timed(step, n: int) -> list:
     return times
 
 
-def input_pipeline_cost(model, cfg, data_dir: str, steps: int) -> tuple:
-    """Seconds per step of ``model.fit`` on real augmented batches and on one cached batch."""
+class StepTimes(keras.callbacks.Callback):
+    """Wall time of every training batch of a ``fit``."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def input_pipeline_cost(model, cfg, data_dir: str, steps: int, warmup: int,
+                        rounds: int) -> tuple:
+    """Median seconds per step of ``model.fit`` on real augmented batches and on one cached
+    batch, alternating in rounds, each fit's first ``warmup`` steps left out."""
     data_cfg = cfg.data
     if data_dir:
         data_cfg.data_dir = data_dir
@@ -123,13 +141,15 @@ def input_pipeline_cost(model, cfg, data_dir: str, steps: int) -> tuple:
     data = load_datasets(data_cfg, 0)
     real = data.train_for_fit()
     cached = tf.data.Dataset.from_tensors(next(iter(real))).repeat()
-    out = {}
-    for name, ds in (("real", real), ("cached", cached)):
-        model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)  # warm-up
-        start = time.perf_counter()
-        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
-        out[name] = (time.perf_counter() - start) / steps
-    return out["real"], out["cached"], ("CIFAR10" if data_dir else "synthetic")
+    times = {"real": [], "cached": []}
+    for _ in range(rounds):
+        for name, ds in (("real", real), ("cached", cached)):
+            clock = StepTimes()
+            model.fit(ds, steps_per_epoch=warmup + steps, epochs=1, verbose=0, shuffle=False,
+                      callbacks=[clock])
+            times[name] += clock.times[warmup:]
+    return (statistics.median(times["real"]), statistics.median(times["cached"]),
+            "CIFAR10" if data_dir else "synthetic")
 
 
 def main(argv=None) -> int:
@@ -168,7 +188,8 @@ def main(argv=None) -> int:
             print(f"  ratio ei-tf / PyTorch: {rates['ei-tf'] / rates['PyTorch']:.2f}")
         else:
             print("  PyTorch not installed (pip install -e \".[bench]\"): no baseline")
-        real, cached, source = input_pipeline_cost(model, cfg, args.data_dir, args.steps)
+        real, cached, source = input_pipeline_cost(model, cfg, args.data_dir, args.steps,
+                                                   args.warmup, args.rounds)
         print(f"  input pipeline ({source}, augmented): {real * 1e3:.0f} ms/step vs cached "
               f"batch {cached * 1e3:.0f} ms/step: cost {(real - cached) / real:+.1%} of the "
               f"step")

@@ -9,7 +9,7 @@
 * :class:`InputNormalization`: per-image standardization (CIFAR10) or channel-mean subtraction
   (ImageNet) inside the model, so a served model takes raw 0-255 pixels.
 * :class:`RecurrentArea`: ``keras.layers.RNN`` over a recurrent area's cell, with the spatial
-  output shapes a convolutional cell needs.
+  output shapes a convolutional cell needs; :class:`PoolInTime` pools its output at every step.
 """
 
 from __future__ import annotations
@@ -225,6 +225,30 @@ class RepeatInTime(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class PoolInTime(keras.layers.Layer):
+    """Max-pool 3x3 'same' of every time step of ``[B, T, H, W, C]``: one pooling of the T steps
+    folded into the batch (the values of ``TimeDistributed(MaxPooling2D)``, without its per-step
+    slices, whose gradients cost more on CPU than the pooling itself)."""
+
+    def __init__(self, strides, **kwargs):
+        super().__init__(**kwargs)
+        self.strides = int(strides)
+        self.pool = keras.layers.MaxPooling2D(3, self.strides, padding="same")
+
+    def call(self, sequence):
+        steps, *spatial = sequence.shape[1:]
+        pooled = self.pool(ops.reshape(sequence, [-1, *spatial]))
+        return ops.reshape(pooled, [-1, steps, *pooled.shape[1:]])
+
+    def compute_output_shape(self, input_shape):
+        step = self.pool.compute_output_shape((input_shape[0], *input_shape[2:]))
+        return (input_shape[0], input_shape[1], *step[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "strides": self.strides}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ChannelSlice(keras.layers.Layer):
     """Channels ``[start, stop)`` of the last axis: one population of an area's output."""
 
@@ -233,7 +257,11 @@ class ChannelSlice(keras.layers.Layer):
         self.start, self.stop = int(start), int(stop)
 
     def call(self, inputs):
-        return inputs[..., self.start:self.stop]
+        # tf.slice, not inputs[..., a:b]: the same values, and its gradient (a Pad) is ~3x
+        # cheaper on CPU than StridedSliceGrad (benchmarks/bench_train.py).
+        rank = len(inputs.shape)
+        return tf.slice(inputs, [0] * (rank - 1) + [self.start],
+                        [-1] * (rank - 1) + [self.stop - self.start])
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.stop - self.start,)
