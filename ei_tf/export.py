@@ -46,51 +46,71 @@ def exported_epochs(run_dir, cfg: Config) -> list[int]:
                   if p.name.isdigit() and (p / "saved_model.pb").is_file())
 
 
+class SavedModelWriter:
+    """The model's three signatures, traced once and written out at every exported epoch.
+
+    Tracing the forward pass is most of an export's time, so the signatures are traced into
+    concrete functions here, once; saving a concrete function never traces it again. They read
+    the model's variables, so each write saves their current values.
+    """
+
+    def __init__(self, model: keras.Model, cfg: Config):
+        self.cfg = cfg
+        size = cfg.data.image_size
+        spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="image")
+        # One traced forward pass serves both image signatures.
+        combined = keras.Model(model.inputs,
+                               {"logits": model.outputs[0], **activity_outputs(model)})
+
+        @tf.function(autograph=False)
+        def forward(image):
+            return combined(image, training=False)
+
+        def serve(image):
+            logits = forward(image)["logits"]
+            return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+        def activity(image):
+            return {k: v for k, v in forward(image).items() if k != "logits"}
+
+        def connectivity():
+            return connectivity_kernels(model)
+
+        self.signatures = {
+            SERVING: tf.function(serve, autograph=False).get_concrete_function(spec),
+            ACTIVITY: tf.function(activity, autograph=False).get_concrete_function(spec),
+            CONNECTIVITY: tf.function(connectivity, autograph=False).get_concrete_function(),
+        }
+        # The saved object graph: every variable the signatures read (weights and BatchNorm
+        # moving statistics), as the TensorFlow variables they capture.
+        self.root = tf.Module()
+        self.root.model_variables = [v.value for v in model.variables]
+
+    def write(self, path, epoch: int, extra=None) -> Path:
+        """Write the SavedModel at ``path`` (atomically: temp dir, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".tmp-{path.name}-{os.getpid()}"
+        for stale in path.parent.glob(f".tmp-{path.name}-*"):  # left by a killed process
+            shutil.rmtree(stale, ignore_errors=True)
+        tf.saved_model.save(self.root, str(tmp), signatures=self.signatures)
+
+        meta = {"epoch": int(epoch), "config": self.cfg.to_dict(), **(extra or {})}
+        (tmp / "assets.extra").mkdir(exist_ok=True)
+        (tmp / METADATA).write_text(json.dumps(meta, indent=1))
+        if path.exists():  # re-export of the same epoch after a resume: replace it whole
+            old = path.parent / f".old-{path.name}-{os.getpid()}"
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+        return path
+
+
 def export_savedmodel(model: keras.Model, path, cfg: Config, epoch: int, extra=None) -> Path:
-    """Write ``model`` as a SavedModel at ``path`` (atomically: temp dir, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".tmp-{path.name}-{os.getpid()}"
-    for stale in path.parent.glob(f".tmp-{path.name}-*"):  # left by a killed process
-        shutil.rmtree(stale, ignore_errors=True)
-    size = cfg.data.image_size
-    spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="image")
-    # One traced forward pass serves both image signatures.
-    combined = keras.Model(model.inputs, {"logits": model.outputs[0], **activity_outputs(model)})
-
-    archive = keras.export.ExportArchive()
-    archive.track(combined)
-
-    @tf.function(input_signature=[spec])
-    def forward(image):
-        return combined(image, training=False)
-
-    def serve(image):
-        logits = forward(image)["logits"]
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
-
-    def activity(image):
-        return {k: v for k, v in forward(image).items() if k != "logits"}
-
-    def connectivity():
-        return connectivity_kernels(model)
-
-    archive.add_endpoint(SERVING, serve, input_signature=[spec])
-    archive.add_endpoint(ACTIVITY, activity, input_signature=[spec])
-    archive.add_endpoint(CONNECTIVITY, connectivity, input_signature=[])
-    archive.write_out(str(tmp), verbose=False)
-
-    meta = {"epoch": int(epoch), "config": cfg.to_dict(), **(extra or {})}
-    (tmp / "assets.extra").mkdir(exist_ok=True)
-    (tmp / METADATA).write_text(json.dumps(meta, indent=1))
-    if path.exists():  # re-export of the same epoch after a resume: replace it whole
-        old = path.parent / f".old-{path.name}-{os.getpid()}"
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, path)
-    return path
+    """Write ``model`` as a SavedModel at ``path`` (one export; see :class:`SavedModelWriter`)."""
+    return SavedModelWriter(model, cfg).write(path, epoch, extra)
 
 
 def read_metadata(savedmodel_dir) -> dict:
@@ -100,14 +120,14 @@ def read_metadata(savedmodel_dir) -> dict:
 class EpochExport(keras.callbacks.Callback):
     """Export after each epoch of ``cfg.export.epochs`` and after the last one."""
 
-    def __init__(self, run_dir, cfg: Config):
+    def __init__(self, run_dir, writer: SavedModelWriter):
         super().__init__()
-        self.root = export_dir(run_dir, cfg)
-        self.cfg = cfg
-        self.schedule = set(cfg.export.epochs) | {cfg.training.epochs}
+        self.root = export_dir(run_dir, writer.cfg)
+        self.writer = writer
+        self.schedule = set(writer.cfg.export.epochs) | {writer.cfg.training.epochs}
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1  # version = number of completed epochs; 0 is the initial model
         if done in self.schedule:
-            export_savedmodel(self.model, self.root / str(done), self.cfg, done,
+            self.writer.write(self.root / str(done), done,
                               extra={"logs": {k: float(v) for k, v in (logs or {}).items()}})

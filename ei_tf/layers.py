@@ -293,6 +293,38 @@ class RecurrentArea(keras.layers.RNN):
         step_shape = tuple(sequences_shape[2:-1]) + (self.cell.output_channels,)
         return (sequences_shape[0], sequences_shape[1]) + step_shape
 
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        """The T steps, one cell call each: a Python loop (``unroll``) or a ``tf.while_loop``.
+
+        Keras' own while loop calls the cell once more, outside the loop, to learn its output
+        shape; in training that extra call would update step 0's BatchNorm moving statistics a
+        second time (the per-step statistics of design.md section 2 are updated once per step).
+        """
+        steps = sequences.shape[1]
+        states = list(initial_state)
+        if self.unroll:
+            outputs = []
+            for x in tf.unstack(sequences, axis=1):
+                output, states = self.cell(x, states, training=training)
+                outputs.append(output)
+            outputs = tf.stack(outputs, axis=1)
+        else:
+            inputs = tf.TensorArray(sequences.dtype, size=steps).unstack(
+                tf.transpose(sequences, [1, 0, 2, 3, 4]))
+            output_shape = self.compute_output_shape(sequences.shape)
+            outputs = tf.TensorArray(self.compute_dtype, size=steps,
+                                     element_shape=(output_shape[0], *output_shape[2:]))
+
+            def step(t, outputs, *states):
+                output, states = self.cell(inputs.read(t), list(states), training=training)
+                return (t + 1, outputs.write(t, output), *states)
+
+            _, outputs, *states = tf.while_loop(
+                lambda t, *_: t < steps, step, (tf.constant(0), outputs, *states),
+                maximum_iterations=steps)
+            outputs = tf.transpose(outputs.stack(), [1, 0, 2, 3, 4])
+        return outputs[:, -1], outputs, states
+
 
 def population_slices(populations):
     """``[(name, start, stop)]`` for populations ``[(name, channels)]`` concatenated in order."""

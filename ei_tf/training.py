@@ -27,7 +27,7 @@ from .config import (Config, ConfigError, config_diff, config_from_dict, dump_co
 from .data import load_datasets
 from .distributed import (RestoreBackup, fit_multi_worker, is_chief, is_multi_worker,
                           make_strategy)
-from .export import EpochExport, export_dir, export_savedmodel
+from .export import EpochExport, SavedModelWriter, export_dir
 from .model import build_model
 
 COMPLETED = "completed.json"
@@ -46,6 +46,11 @@ def learning_rate_schedule(cfg: Config, steps_per_epoch: int):
 
 
 def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int):
+    """SGD with momentum on the piecewise schedule, cross-entropy on logits, accuracy.
+
+    The optimizer's momentum slots are created here: left to the first training step, their
+    creation inside the traced step makes ``tf.function`` trace the whole step a second time.
+    """
     t = cfg.training
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate_schedule(cfg, steps_per_epoch),
@@ -53,6 +58,7 @@ def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=t.jit_compile)
+    model.optimizer.build(model.trainable_variables)
 
 
 class TrainThroughput(keras.callbacks.Callback):
@@ -139,8 +145,9 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         model = build_model(cfg)
         compile_model(model, cfg, steps)
 
+    writer = SavedModelWriter(model, cfg) if chief else None
     if chief and 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
-        export_savedmodel(model, export_dir(run_dir, cfg) / "0", cfg, 0)
+        writer.write(export_dir(run_dir, cfg) / "0", 0)
 
     backup = run_dir / "backup"
     resumed_epoch = backed_up_epoch(backup)
@@ -148,7 +155,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
     common = [throughput, keras.callbacks.TerminateOnNaN(raise_error=True)]
     writers = [
-        EpochExport(run_dir, cfg),
+        EpochExport(run_dir, writer),
         # Kept when training stops on NaN; removed below once the run has completed. The
         # previous epoch's copy is kept while the next is written (a kill mid-write).
         keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False,

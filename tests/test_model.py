@@ -150,7 +150,8 @@ def test_keras_file_round_trip(tmp_path):
 @pytest.mark.parametrize("family", ["standard", "standard_ei"])
 def test_unrolled_time_steps_compute_what_the_loop_computes(family):
     """``training.unroll`` (the faster path) against the RNN's while loop, same weights: logits,
-    every activity map and every gradient agree within 1e-5, in inference and training mode."""
+    every activity map and every gradient agree within 1e-5, in inference and training mode,
+    and training updates every time step's BatchNorm moving statistics once in both."""
     import tensorflow as tf
 
     from ei_tf.model import activity_outputs
@@ -178,6 +179,9 @@ def test_unrolled_time_steps_compute_what_the_loop_computes(family):
     for a, b in zip(gradients(loop), gradients(unrolled)):  # per-step BN rows: IndexedSlices
         np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), rtol=1e-5,
                                    atol=1e-5)
+    for a, b in zip(loop.non_trainable_weights, unrolled.non_trainable_weights):
+        assert a.path.split("/", 1)[1] == b.path.split("/", 1)[1]
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=a.path)
 
 
 def test_time_step_plumbing_matches_its_straightforward_form():
