@@ -3,6 +3,7 @@
 
     python benchmarks/bench_train.py [--family standard standard_ei] [--steps 10]
                                      [--warmup 3] [--rounds 3] [--data-dir DIR]
+                                     [--precision float32 mixed_bfloat16]
 
 For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
 
@@ -10,7 +11,8 @@ For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
   ``compile_model``, Keras' train function, as ``model.fit`` runs it) on a cached batch, and of
   the same network in PyTorch eager with channels_last (``torch_baseline.py``; needs the
   ``bench`` extra, ``pip install -e ".[bench]"``), timed alternately in rounds; medians of the
-  per-step times after warm-up; their ratio;
+  per-step times after warm-up; their ratio; with ``--precision float32 mixed_bfloat16`` also
+  ei-tf under the mixed bfloat16 policy (``training.precision``) and its ratio to float32;
 * the machine's fp32 matmul GFLOP/s (2048 x 2048, measured in the same run) and each
   implementation's fraction of it, counting the network's convolution and dense FLOPs (forward
   x 3 for a training step; element-wise work not counted);
@@ -85,8 +87,9 @@ def training_flops_per_image(model) -> float:
     return 3 * flops
 
 
-def tf_trainer(family: str, batch_size: int):
-    cfg = load_config(CONFIGS / CONFIG_OF[family], [f"data.batch_size={batch_size}"])
+def tf_trainer(family: str, batch_size: int, precision: str = "float32"):
+    cfg = load_config(CONFIGS / CONFIG_OF[family], [f"data.batch_size={batch_size}",
+                                                    f"training.precision={precision}"])
     tf.keras.utils.set_random_seed(0)
     model = build_model(cfg)
     compile_model(model, cfg, 391)
@@ -161,6 +164,9 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3, help="alternations ei-tf / PyTorch")
     p.add_argument("--data-dir", default=os.environ.get("EI_TF_DATA_DIR", ""))
+    p.add_argument("--precision", nargs="+", default=["float32"],
+                   choices=["float32", "mixed_bfloat16"],
+                   help="ei-tf's training.precision, each timed (the first is the reference)")
     args = p.parse_args(argv)
 
     peak = matmul_gflops()
@@ -168,10 +174,16 @@ def main(argv=None) -> int:
           f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, batch {args.batch_size}")
     print(f"fp32 matmul (2048^2): {peak:.1f} GFLOP/s")
     for family in args.family:
-        model, cfg, tf_step = tf_trainer(family, args.batch_size)
+        steps = {}
+        for precision in args.precision:
+            name = "ei-tf" if precision == args.precision[0] else f"ei-tf {precision}"
+            trainer, trainer_cfg, steps[name] = tf_trainer(family, args.batch_size, precision)
+            if name == "ei-tf":
+                model, cfg = trainer, trainer_cfg
         torch_step = torch_trainer(family, args.batch_size)
+        if torch_step:
+            steps["PyTorch"] = torch_step
         flops = training_flops_per_image(model)
-        steps = {"ei-tf": tf_step, **({"PyTorch": torch_step} if torch_step else {})}
         for step in steps.values():
             timed(step, args.warmup)
         times = {name: [] for name in steps}
@@ -182,12 +194,15 @@ def main(argv=None) -> int:
         rates = {}
         for name, values in times.items():
             rates[name] = args.batch_size / statistics.median(values)
-            print(f"  {name:8s} {rates[name]:7.1f} images/s  "
+            print(f"  {name:20s} {rates[name]:7.1f} images/s  "
                   f"({rates[name] * flops / 1e9 / peak:5.1%} of matmul peak)")
         if "PyTorch" in rates:
             print(f"  ratio ei-tf / PyTorch: {rates['ei-tf'] / rates['PyTorch']:.2f}")
         else:
             print("  PyTorch not installed (pip install -e \".[bench]\"): no baseline")
+        for name in rates:
+            if name.startswith("ei-tf "):
+                print(f"  ratio {name} / ei-tf: {rates[name] / rates['ei-tf']:.2f}")
         real, cached, source = input_pipeline_cost(model, cfg, args.data_dir, args.steps,
                                                    args.warmup, args.rounds)
         print(f"  input pipeline ({source}, augmented): {real * 1e3:.0f} ms/step vs cached "

@@ -47,11 +47,11 @@ class AreaCell(keras.layers.Layer):
         cfg = self.cfg
         return DaleConv(filters, cfg.kernel_size, separable=cfg.separable,
                         sign_constraint=cfg.sign_constraint, use_bias=use_bias, bias_init=bias_init,
-                        weight_decay=self.weight_decay, name=name)
+                        weight_decay=self.weight_decay, dtype=self.dtype_policy, name=name)
 
     def batch_norm(self, name):
         return StepBatchNorm(self.cfg.time_steps, self.cfg.bn_momentum, self.cfg.bn_epsilon,
-                             weight_decay=self.bn_weight_decay, name=name)
+                             weight_decay=self.bn_weight_decay, dtype=self.dtype_policy, name=name)
 
     def forget_logit(self, channels, name):
         """Per-channel trainable forget-gate logit f~ (glorot-uniform, as tf.get_variable)."""
@@ -162,12 +162,15 @@ class StandardCell(AreaCell):
         self.cell_state_norm = {
             "cell_bn": lambda: self.batch_norm("PN_cell_bn"),
             "layer_norm": lambda: SpatialLayerNorm(weight_decay=self.bn_weight_decay,
-                                                   name="PN_cell_ln"),
+                                                   dtype=self.dtype_policy, name="PN_cell_ln"),
             "cell_dropout": lambda: keras.layers.Dropout(1.0 - cfg.dropout_keep,
+                                                         dtype=self.dtype_policy,
                                                          name="PN_cell_dropout"),
         }.get(cfg.normalization, lambda: None)()
-        self.og_drop = keras.layers.Dropout(1.0 - cfg.dropout_keep, name="OG_dropout") if (
-            cfg.og_dropout) else None
+        self.og_drop = None
+        if cfg.og_dropout:
+            self.og_drop = keras.layers.Dropout(1.0 - cfg.dropout_keep, dtype=self.dtype_policy,
+                                                name="OG_dropout")
         # Build every sub-layer now so their weights exist before the RNN traces.
         shape_x = tuple(input_shape)
         shape_h = shape_x[:-1] + (pn,)
@@ -312,7 +315,7 @@ class StandardEICell(AreaCell):
         for post in ("E", "I"):
             norm = None
             if use_norm[post] and cfg.normalization == "layer_norm":
-                norm = SpatialLayerNorm(weight_decay=self.bn_weight_decay,
+                norm = SpatialLayerNorm(weight_decay=self.bn_weight_decay, dtype=self.dtype_policy,
                                         name=f"{post}_current_ln")
             elif use_norm[post]:
                 norm = self.batch_norm(f"{post}_current_bn")

@@ -145,6 +145,11 @@ class TrainingConfig:
     # logical CPU devices when there is no GPU; "multi_worker": MultiWorkerMirroredStrategy
     # (cluster from TF_CONFIG); "none": the default strategy (ei_tf.distributed).
     distribute: Literal["auto", "mirrored", "multi_worker", "none"] = "auto"
+    # Keras dtype policy of the network. "mixed_bfloat16" (opt-in, for CPUs and GPUs with
+    # bfloat16 units): convolutions, gates and cell states in bfloat16; variables, BatchNorm
+    # (statistics and normalization), the input normalization, the readout's logits, the loss
+    # and the exported signatures stay float32.
+    precision: Literal["float32", "mixed_bfloat16"] = "float32"
 
 
 @dataclass

@@ -70,8 +70,9 @@ class SavedModelWriter:
             logits = forward(image)["logits"]
             return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
-        def activity(image):
-            return {k: v for k, v in forward(image).items() if k != "logits"}
+        def activity(image):  # float32 under every dtype policy
+            return {k: tf.cast(v, tf.float32) for k, v in forward(image).items()
+                    if k != "logits"}
 
         def connectivity():
             return connectivity_kernels(model)

@@ -142,16 +142,22 @@ class StepBatchNorm(keras.layers.Layer):
     def build(self, input_shape):
         shape = (self.steps, int(input_shape[-1]))
         reg = l2(self.weight_decay)
+        # float32 under every dtype policy, as Keras' BatchNormalization.
         self.gamma = self.add_weight(shape=shape, initializer="ones", regularizer=reg,
-                                     name="gamma")
+                                     name="gamma", autocast=False)
         self.beta = self.add_weight(shape=shape, initializer="zeros", regularizer=reg,
-                                    name="beta")
+                                    name="beta", autocast=False)
         self.moving_mean = self.add_weight(shape=shape, initializer="zeros", trainable=False,
-                                           name="moving_mean")
+                                           name="moving_mean", autocast=False)
         self.moving_variance = self.add_weight(shape=shape, initializer="ones",
-                                               trainable=False, name="moving_variance")
+                                               trainable=False, name="moving_variance",
+                                               autocast=False)
 
     def call(self, inputs, step, training=False):
+        """Normalized in float32 (mixed precision would overflow the moments), returned in the
+        input's dtype."""
+        dtype = inputs.dtype
+        inputs = ops.cast(inputs, "float32")
         gamma = ops.take(self.gamma, step, axis=0)
         beta = ops.take(self.beta, step, axis=0)
         if training:
@@ -164,7 +170,8 @@ class StepBatchNorm(keras.layers.Layer):
         else:
             mean = ops.take(self.moving_mean, step, axis=0)
             variance = ops.take(self.moving_variance, step, axis=0)
-        return (inputs - mean) * ops.rsqrt(variance + self.epsilon) * gamma + beta
+        return ops.cast((inputs - mean) * ops.rsqrt(variance + self.epsilon) * gamma + beta,
+                        dtype)
 
     def get_config(self):
         return {**super().get_config(), "steps": self.steps, "momentum": self.momentum,
@@ -184,13 +191,17 @@ class SpatialLayerNorm(keras.layers.Layer):
         reg = l2(self.weight_decay)
         channels = (int(input_shape[-1]),)
         self.gamma = self.add_weight(shape=channels, initializer="ones", regularizer=reg,
-                                     name="gamma")
+                                     name="gamma", autocast=False)
         self.beta = self.add_weight(shape=channels, initializer="zeros", regularizer=reg,
-                                    name="beta")
+                                    name="beta", autocast=False)
 
     def call(self, inputs):
+        """In float32 under every dtype policy (as :class:`StepBatchNorm`)."""
+        dtype = inputs.dtype
+        inputs = ops.cast(inputs, "float32")
         mean, variance = ops.moments(inputs, axes=[1, 2, 3], keepdims=True)
-        return (inputs - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        return ops.cast(
+            (inputs - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta, dtype)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon,
@@ -244,7 +255,8 @@ class PoolInTime(keras.layers.Layer):
     def __init__(self, strides, **kwargs):
         super().__init__(**kwargs)
         self.strides = int(strides)
-        self.pool = keras.layers.MaxPooling2D(3, self.strides, padding="same")
+        self.pool = keras.layers.MaxPooling2D(3, self.strides, padding="same",
+                                              dtype=self.dtype_policy)
 
     def call(self, sequence):
         steps, *spatial = sequence.shape[1:]

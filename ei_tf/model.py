@@ -69,14 +69,26 @@ def _feedforward(x, cfg, decay, bn_decay):
 def build_model(cfg: Config) -> keras.Model:
     """The Keras functional model ``image [B, H, W, 3] (0-255) -> logits [B, classes]``.
 
-    Layer names: ``area{k}`` is recurrent area k's RNN (output ``[B, T, H, W, C]``: its
-    populations concatenated), ``area{k}_PN`` (or ``_E``) its principal population.
+    Built under the dtype policy ``training.precision``; the input normalization and the
+    readout are float32 in every policy. Layer names: ``area{k}`` is recurrent area k's RNN
+    (output ``[B, T, H, W, C]``: its populations concatenated), ``area{k}_PN`` (or ``_E``) its
+    principal population.
     """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(cfg.training.precision)
+    try:
+        return _build(cfg)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _build(cfg: Config) -> keras.Model:
     m, d = cfg.model, cfg.data
     decay = cfg.training.weight_decay
     bn_decay = 0.0 if cfg.training.weight_decay_exclude_bn else decay
     image = keras.Input((d.image_size, d.image_size, 3), name="image")
-    x = InputNormalization(m.preprocessing, m.channel_mean, name="input_normalization")(image)
+    x = InputNormalization(m.preprocessing, m.channel_mean, dtype="float32",
+                           name="input_normalization")(image)
     x = _feedforward(x, cfg, decay, bn_decay)
     sequence = RepeatInTime(m.time_steps, name="repeat_in_time")(x)
     cell_cls = CELLS[m.family]
@@ -92,7 +104,7 @@ def build_model(cfg: Config) -> keras.Model:
     x = TimeReadout(m.readout, name=f"readout_{m.readout}")(sequence)
     x = layers.GlobalAveragePooling2D(name="readout_gap")(x)
     logits = layers.Dense(d.num_classes, kernel_regularizer=l2(decay),
-                          bias_regularizer=l2(decay), name="readout")(x)
+                          bias_regularizer=l2(decay), dtype="float32", name="readout")(x)
     return keras.Model(image, logits, name=cfg.name.replace("-", "_"))
 
 

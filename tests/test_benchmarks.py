@@ -24,9 +24,10 @@ def _run(script: str, *args: str) -> str:
 @pytest.mark.slow
 def test_bench_train_reports_rates_peak_and_input_cost():
     out = _run("bench_train.py", "--family", "standard_ei", "--batch-size", "8", "--steps", "1",
-               "--warmup", "1", "--rounds", "1")
+               "--warmup", "1", "--rounds", "1", "--precision", "float32", "mixed_bfloat16")
     assert "GFLOP/s" in out and "MFLOP per training image" in out
     assert "ei-tf" in out and "images/s" in out and "input pipeline (synthetic" in out
+    assert "ratio ei-tf mixed_bfloat16 / ei-tf:" in out
 
 
 @pytest.mark.slow

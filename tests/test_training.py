@@ -25,6 +25,21 @@ def test_run_directory_layout(smoke_run):
     assert {"accuracy", "loss", "val_accuracy", "val_loss"} <= set(rows[0])
 
 
+def test_reported_test_accuracy_is_the_final_models(smoke_run):
+    """The record's test accuracy (the last epoch's validation) is what the saved final model
+    scores on the test set."""
+    from ei_tf.data import load_datasets
+
+    model = keras.models.load_model(smoke_run.run_dir / "model.keras")
+    model.compile(metrics=["accuracy"], loss="sparse_categorical_crossentropy")
+    test = load_datasets(smoke_run.cfg.data, 0).test()
+    accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
+    assert smoke_run.record["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    with open(smoke_run.run_dir / "history.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert float(last["val_accuracy"]) == pytest.approx(accuracy, abs=1e-6)
+
+
 def test_completed_run_is_reported_not_retrained(smoke_run, capsys):
     record = train(smoke_run.cfg, 0, out=smoke_run.out, verbose=0)
     assert record == smoke_run.record
