@@ -156,26 +156,28 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         model = build_model(cfg)
         compile_model(model, cfg, steps)
 
-    writer = SavedModelWriter(model, cfg) if chief else None
-    if chief and 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
-        writer.write(export_dir(run_dir, cfg) / "0", 0)
-
     backup = run_dir / "backup"
     resumed_epoch = backed_up_epoch(backup)
     throughput = TrainThroughput(steps * cfg.data.batch_size)
     # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
     last_test = LastTestLogs()
     common = [throughput, last_test, keras.callbacks.TerminateOnNaN(raise_error=True)]
-    writers = [
-        EpochExport(run_dir, writer),
-        # Kept when training stops on NaN; removed below once the run has completed. The
-        # previous epoch's copy is kept while the next is written (a kill mid-write).
-        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False,
-                                         double_checkpoint=True),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
-    ]
-    callbacks = [*common, *(writers if chief else [RestoreBackup(str(backup))]), *callbacks]
+    if chief:
+        writer = SavedModelWriter(model, cfg)
+        if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
+            writer.write(export_dir(run_dir, cfg) / "0", 0)
+        role = [
+            EpochExport(run_dir, writer),
+            # Kept when training stops on NaN; removed below once the run has completed. The
+            # previous epoch's copy is kept while the next is written (a kill mid-write).
+            keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False,
+                                             double_checkpoint=True),
+            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+            keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
+        ]
+    else:
+        role = [RestoreBackup(str(backup))]
+    callbacks = [*common, *role, *callbacks]
     # The batch stream resumes where the backed-up epoch left it.
     train_data = data.train_from_batch(resumed_epoch * steps)
     start = time.time()
