@@ -76,17 +76,6 @@ class TrainThroughput(keras.callbacks.Callback):
         self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
 
 
-class LastTestLogs(keras.callbacks.Callback):
-    """The test-set logs (Keras' ``val_*``) of the last epoch trained in this session: the
-    final model's test accuracy, without evaluating the test set a second time."""
-
-    logs = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.logs = {k[len("val_"):]: v for k, v in (logs or {}).items()
-                     if k.startswith("val_")}
-
-
 def backed_up_epoch(backup: Path) -> int:
     """Epochs completed according to a ``BackupAndRestore`` directory (0 when there is none).
 
@@ -160,8 +149,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     resumed_epoch = backed_up_epoch(backup)
     throughput = TrainThroughput(steps * cfg.data.batch_size)
     # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
-    last_test = LastTestLogs()
-    common = [throughput, last_test, keras.callbacks.TerminateOnNaN(raise_error=True)]
+    common = [throughput, keras.callbacks.TerminateOnNaN(raise_error=True)]
     if chief:
         writer = SavedModelWriter(model, cfg)
         if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
@@ -201,7 +189,10 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         raise FloatingPointError(
             f"training of {run_dir} stopped: the loss became NaN or Inf; {kept}") from None
     seconds = time.time() - start
-    test_accuracy = (last_test.logs or evaluate())["accuracy"]
+    # The last epoch's test accuracy (Keras' History of this session) is the final model's;
+    # the test set is evaluated again only when no epoch ran in this session.
+    tested = model.history.history.get("val_accuracy")
+    test_accuracy = tested[-1] if tested else evaluate()["accuracy"]
     record = {"test_accuracy": float(test_accuracy), "epochs": cfg.training.epochs,
               "replicas": strategy.num_replicas_in_sync,
               "seconds_this_session": seconds,
