@@ -14,8 +14,11 @@ For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
   per-step times after warm-up; their ratio; with ``--precision float32 mixed_bfloat16`` also
   ei-tf under the mixed bfloat16 policy (``training.precision``) and its ratio to float32;
 * the machine's fp32 matmul GFLOP/s (2048 x 2048, measured in the same run) and each
-  implementation's fraction of it, counting the network's convolution and dense FLOPs (forward
-  x 3 for a training step; element-wise work not counted);
+  implementation's fraction of it, counting the network's convolution and dense FLOPs as the
+  network defines them, every connection at every step (forward x 3 for a training step;
+  element-wise work not counted). Both implementations are credited with the same count:
+  ei-tf computes the first recurrent area's input currents once rather than at every step,
+  so it executes fewer;
 * the input pipeline's cost: ``model.fit`` over real augmented CIFAR10 batches
   (``Datasets.train_for_fit``) against ``model.fit`` over one cached batch: median per-batch
   times, alternating in rounds, each fit's warm-up batches left out.
@@ -76,7 +79,7 @@ def training_flops_per_image(model) -> float:
         elif isinstance(layer, tf.keras.layers.Dense):
             flops += 2 * np.prod(layer.kernel.shape)
         elif isinstance(layer, RecurrentArea):
-            _, steps, h, w, _ = layer.output.shape
+            _, steps, h, w, _ = layer.output[0].shape
             for conv in layer.cell._flatten_layers(include_self=False):
                 if not isinstance(conv, DaleConv):
                     continue

@@ -43,11 +43,13 @@ class AreaCell(keras.layers.Layer):
         self.pn_bias_init = 1.0 if (self.sign_pn < 0 and self.sign_x < 0) else 0.0
 
     # -- factories -------------------------------------------------------------------------
-    def conv(self, filters, name, use_bias, bias_init=0.0):
+    def conv(self, filters, name, use_bias, bias_init=0.0, sign=1.0):
+        """The Dale connection ``name``; ``sign`` is its source population's sign."""
         cfg = self.cfg
         return DaleConv(filters, cfg.kernel_size, separable=cfg.separable,
                         sign_constraint=cfg.sign_constraint, use_bias=use_bias, bias_init=bias_init,
-                        weight_decay=self.weight_decay, dtype=self.dtype_policy, name=name)
+                        weight_decay=self.weight_decay, sign=sign, dtype=self.dtype_policy,
+                        name=name)
 
     def batch_norm(self, name):
         return StepBatchNorm(self.cfg.time_steps, self.cfg.bn_momentum, self.cfg.bn_epsilon,
@@ -73,17 +75,15 @@ class AreaCell(keras.layers.Layer):
     def state_size(self):
         return self.state_channels + [1]
 
-    @property
-    def output_channels(self) -> int:
-        return sum(c for _, c in self.populations)
-
-    @property
-    def output_size(self):
-        return self.output_channels
-
     def build(self, input_shape):
         self.spatial = (int(input_shape[1]), int(input_shape[2]))
         self.build_connections(input_shape)
+
+    def input_currents(self, x) -> dict:
+        """The currents from the area input ``x`` (``[N, H, W, C_in]``) to each target population,
+        signed: they do not depend on the state, so the area computes them outside the
+        recurrence (:class:`~ei_tf.layers.RecurrentArea`) and passes each step's to ``call``."""
+        raise NotImplementedError
 
     def get_initial_state(self, batch_size=None):
         states = [ops.zeros((batch_size,) + self.spatial + (c,), dtype=self.compute_dtype)
@@ -136,25 +136,25 @@ class StandardCell(AreaCell):
 
     def build_connections(self, input_shape):
         cfg, pn_bias = self.cfg, self.pn_bias_init
-        n_ig, pn = self.n_ig, self.pn
-        self.pn_to_ig = self.conv(n_ig, "PN_to_IG", True, pn_bias)
-        self.x_to_ig = self.conv(n_ig, "X_to_IG", False)
+        n_ig, pn, sp, sx = self.n_ig, self.pn, self.sign_pn, self.sign_x
+        self.pn_to_ig = self.conv(n_ig, "PN_to_IG", True, pn_bias, sp)
+        self.x_to_ig = self.conv(n_ig, "X_to_IG", False, sign=sx)
         ig_bias = not (cfg.simple_subtraction and cfg.input_gate == "sub")
-        self.ig_to_pn = self.conv(pn, "IG_to_PN", ig_bias)
+        self.ig_to_pn = self.conv(pn, "IG_to_PN", ig_bias)  # its sign acts in the gate
         if cfg.recurrent_ig:
-            self.ig_to_ig = self.conv(n_ig, "IG_to_IG", False)
+            self.ig_to_ig = self.conv(n_ig, "IG_to_IG", False, sign=self.sign_int)
             self.ig_forget = self.forget_logit(n_ig, "IG_forget_logit")
         if self.has_og:
-            self.pn_to_og = self.conv(self.n_og, "PN_to_OG", True, pn_bias)
-            self.x_to_og = self.conv(self.n_og, "X_to_OG", False)
+            self.pn_to_og = self.conv(self.n_og, "PN_to_OG", True, pn_bias, sp)
+            self.x_to_og = self.conv(self.n_og, "X_to_OG", False, sign=sx)
             self.og_to_pn = self.conv(pn, "OG_to_PN", True)
         if cfg.forget_gate == "conv":
-            self.pn_to_forget = self.conv(pn, "PN_to_forget", True, pn_bias)
-            self.x_to_forget = self.conv(pn, "X_to_forget", False)
+            self.pn_to_forget = self.conv(pn, "PN_to_forget", True, pn_bias, sp)
+            self.x_to_forget = self.conv(pn, "X_to_forget", False, sign=sx)
         else:
             self.pn_forget = self.forget_logit(pn, "PN_forget_logit")
-        self.pn_to_pn = self.conv(pn, "PN_to_PN", True, pn_bias)
-        self.x_to_pn = self.conv(pn, "X_to_PN", False)
+        self.pn_to_pn = self.conv(pn, "PN_to_PN", True, pn_bias, sp)
+        self.x_to_pn = self.conv(pn, "X_to_PN", False, sign=sx)
         self.ig_norm = self.batch_norm("IG_current_bn") if cfg.ig_current_bn else None
         self.og_norm = self.batch_norm("OG_current_bn") if cfg.og_current_bn else None
         self.e_norm = self.batch_norm("PN_current_bn") if (
@@ -201,6 +201,15 @@ class StandardCell(AreaCell):
             conns["IG_to_IG"] = self.ig_to_ig
         return conns
 
+    def input_currents(self, x):
+        """``sx conv+(x)`` to IG, OG, the forget gate (with its +1 offset) and PN."""
+        currents = {"IG": self.x_to_ig(x), "PN": self.x_to_pn(x)}
+        if self.has_og:
+            currents["OG"] = self.x_to_og(x)
+        if self.cfg.forget_gate == "conv":
+            currents["forget"] = self.x_to_forget(x) + 1.0
+        return currents
+
     def _norm(self, norm, value, step, training):
         if norm is None:
             return value
@@ -210,20 +219,21 @@ class StandardCell(AreaCell):
             return norm(value, training=training)
         return norm(value)
 
-    def call(self, x, states, training=False):
+    def call(self, x_currents, states, training=False):
+        """One step; ``x_currents`` are this step's :meth:`input_currents` (the signed
+        ``sx conv+(x)`` terms), the ``sp conv+(h)`` terms are computed here."""
         cfg = self.cfg
         c, h = states[0], states[1]
         counter = states[-1]
         step = self.step_index(counter)
         inhpn = cfg.principal == "inhibitory"
-        sp, sx = self.sign_pn, self.sign_x
         relu, sigmoid = ops.relu, ops.sigmoid
 
         # Input-gating interneurons (IG) and the gate current they send to PN.
-        ig_current = sp * self.pn_to_ig(h) + sx * self.x_to_ig(x)
+        ig_current = self.pn_to_ig(h) + x_currents["IG"]
         if cfg.recurrent_ig:
             ig_prev = states[2]
-            ig_current = ig_current + self.sign_int * self.ig_to_ig(ig_prev)
+            ig_current = ig_current + self.ig_to_ig(ig_prev)
             ig_current = self._norm(self.ig_norm, ig_current, step, training)
             g = sigmoid(self.ig_forget + 1.0)
             ig_cells = g * ig_prev + (1.0 - g) * relu(ig_current)
@@ -235,7 +245,7 @@ class StandardCell(AreaCell):
 
         # Output-gating interneurons (OG).
         if self.has_og:
-            og_current = sp * self.pn_to_og(h) + sx * self.x_to_og(x)
+            og_current = self.pn_to_og(h) + x_currents["OG"]
             og_current = self._norm(self.og_norm, og_current, step, training)
             if self.og_drop is not None:
                 og_current = self.og_drop(og_current, training=training)
@@ -244,10 +254,10 @@ class StandardCell(AreaCell):
 
         # Forget gate and candidate input of PN.
         if cfg.forget_gate == "conv":
-            f = sigmoid(sp * self.pn_to_forget(h) + sx * self.x_to_forget(x) + 1.0)
+            f = sigmoid(self.pn_to_forget(h) + x_currents["forget"])
         else:
             f = sigmoid(self.pn_forget + 1.0)
-        u = sp * self.pn_to_pn(h) + sx * self.x_to_pn(x)
+        u = self.pn_to_pn(h) + x_currents["PN"]
 
         if cfg.input_gate == "mul":
             gate = sigmoid(ig) if inhpn else 1.0 - sigmoid(ig)
@@ -274,7 +284,7 @@ class StandardCell(AreaCell):
 
         outputs = [h_new, ig_cells] + ([og_cells] if self.has_og else [])
         new_states = [c_new, h_new] + ([ig_cells] if cfg.recurrent_ig else []) + [counter + 1.0]
-        return ops.concatenate(outputs, axis=-1), new_states
+        return outputs, new_states
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -303,10 +313,12 @@ class StandardEICell(AreaCell):
         cfg = self.cfg
         shape_x = tuple(input_shape)
         sizes = {"E": self.pn, "I": self.n_i}
+        signs = {"E": self.sign_pn, "I": self.sign_int, "X": self.sign_x}
         self.conns = {}
         for pre in ("E", "I", "X"):
             for post in ("E", "I"):
-                conv = self.conv(sizes[post], f"{pre}_to_{post}", use_bias=pre == "E")
+                conv = self.conv(sizes[post], f"{pre}_to_{post}", use_bias=pre == "E",
+                                 sign=signs[pre])
                 conv.build(shape_x if pre == "X" else shape_x[:-1] + (sizes[pre],))
                 self.conns[f"{pre}_to_{post}"] = conv
         self.forget = {p: self.forget_logit(sizes[p], f"{p}_forget_logit") for p in ("E", "I")}
@@ -326,15 +338,17 @@ class StandardEICell(AreaCell):
     def connections(self):
         return {kind: conv for kind, conv in self.conns.items() if not kind.startswith("X_")}
 
-    def call(self, x, states, training=False):
+    def input_currents(self, x):
+        """``sx conv+(x)`` to E and I."""
+        return {post: self.conns[f"X_to_{post}"](x) for post in ("E", "I")}
+
+    def call(self, x_currents, states, training=False):
         e_prev, i_prev, counter = states
         step = self.step_index(counter)
-        signs = {"E": self.sign_pn, "I": self.sign_int, "X": self.sign_x}
-        pre = {"E": e_prev, "I": i_prev, "X": x}
         new = {}
         for post, prev in (("E", e_prev), ("I", i_prev)):
-            current = sum(signs[p] * self.conns[f"{p}_to_{post}"](pre[p])
-                          for p in ("E", "I", "X"))
+            current = (self.conns[f"E_to_{post}"](e_prev) + self.conns[f"I_to_{post}"](i_prev)
+                       + x_currents[post])
             norm = self.norms[post]
             if isinstance(norm, StepBatchNorm):
                 current = norm(current, step, training=training)
@@ -342,8 +356,7 @@ class StandardEICell(AreaCell):
                 current = norm(current)
             g = ops.sigmoid(self.forget[post] + 1.0)
             new[post] = g * prev + (1.0 - g) * ops.relu(current)
-        return (ops.concatenate([new["E"], new["I"]], axis=-1),
-                [new["E"], new["I"], counter + 1.0])
+        return [new["E"], new["I"]], [new["E"], new["I"], counter + 1.0]
 
 
 CELLS = {"standard": StandardCell, "standard_ei": StandardEICell}

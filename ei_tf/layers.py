@@ -9,7 +9,8 @@
 * :class:`InputNormalization`: per-image standardization (CIFAR10) or channel-mean subtraction
   (ImageNet) inside the model, so a served model takes raw 0-255 pixels.
 * :class:`RecurrentArea`: ``keras.layers.RNN`` over a recurrent area's cell, with the spatial
-  output shapes a convolutional cell needs; :class:`PoolInTime` pools its output at every step.
+  output shapes a convolutional cell needs, and the input currents computed outside the
+  recurrence; :class:`PoolInTime` pools its output at every step.
 """
 
 from __future__ import annotations
@@ -53,11 +54,17 @@ class DaleConv(keras.layers.Layer):
     ``separable=True``: ``depthwise[k, k, C_in, 1]`` then ``pointwise[1, 1, C_in, C_out]``; the sign
     constraint is applied to BOTH kernels at call time. ``use_bias`` adds a bias (never
     constrained). A population with zero channels on either side contributes only the bias.
+
+    ``sign`` is the source population's sign (+1 excitatory, -1 inhibitory; design.md section
+    2): the layer computes ``sign * (conv+(x) + b)``, with the sign folded into the pointwise (or
+    regular) kernel and the bias, so no pass over the output map multiplies it. Negation is
+    exact, so the values are those of multiplying the output.
     """
 
     def __init__(self, filters, kernel_size=3, separable=True, sign_constraint="abs",
-                 use_bias=True, bias_init=0.0, weight_decay=0.0, **kwargs):
+                 use_bias=True, bias_init=0.0, weight_decay=0.0, sign=1.0, **kwargs):
         super().__init__(**kwargs)
+        self.sign = float(sign)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.separable = bool(separable)
@@ -98,18 +105,21 @@ class DaleConv(keras.layers.Layer):
         return sign_constrained(self.kernel, self.sign_constraint)
 
     def call(self, inputs):
+        """``sign * (conv+(inputs) + bias)``; the bias as a BiasAdd, which Grappler fuses into
+        the convolution together with a following Add or ReLU."""
         if self.in_channels == 0 or self.filters == 0:
             shape = ops.shape(inputs)
             out = ops.zeros((shape[0], shape[1], shape[2], self.filters), dtype=inputs.dtype)
         elif self.separable:
             out = ops.separable_conv(
                 inputs, sign_constrained(self.depthwise, self.sign_constraint),
-                sign_constrained(self.pointwise, self.sign_constraint), padding="same")
+                self.sign * sign_constrained(self.pointwise, self.sign_constraint),
+                padding="same")
         else:
-            out = ops.conv(inputs, sign_constrained(self.kernel, self.sign_constraint),
+            out = ops.conv(inputs, self.sign * sign_constrained(self.kernel, self.sign_constraint),
                            padding="same")
         if self.bias is not None:
-            out = out + self.bias
+            out = tf.nn.bias_add(out, self.sign * ops.cast(self.bias, out.dtype))
         return out
 
     def compute_output_shape(self, input_shape):
@@ -119,7 +129,7 @@ class DaleConv(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": self.kernel_size, "separable": self.separable,
                 "sign_constraint": self.sign_constraint, "use_bias": self.use_bias,
-                "bias_init": self.bias_init, "weight_decay": self.weight_decay}
+                "bias_init": self.bias_init, "weight_decay": self.weight_decay, "sign": self.sign}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -170,8 +180,8 @@ class StepBatchNorm(keras.layers.Layer):
         else:
             mean = ops.take(self.moving_mean, step, axis=0)
             variance = ops.take(self.moving_variance, step, axis=0)
-        return ops.cast((inputs - mean) * ops.rsqrt(variance + self.epsilon) * gamma + beta,
-                        dtype)
+        return ops.cast(ops.batch_normalization(inputs, mean, variance, axis=-1, offset=beta,
+                                                scale=gamma, epsilon=self.epsilon), dtype)
 
     def get_config(self):
         return {**super().get_config(), "steps": self.steps, "momentum": self.momentum,
@@ -229,24 +239,6 @@ class InputNormalization(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class RepeatInTime(keras.layers.Layer):
-    """The same feedforward map as the recurrent input at every one of the T steps."""
-
-    def __init__(self, steps, **kwargs):
-        super().__init__(**kwargs)
-        self.steps = int(steps)
-
-    def call(self, inputs):
-        return ops.repeat(ops.expand_dims(inputs, 1), self.steps, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.steps) + tuple(input_shape[1:])
-
-    def get_config(self):
-        return {**super().get_config(), "steps": self.steps}
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
 class PoolInTime(keras.layers.Layer):
     """Max-pool 3x3 'same' of every time step of ``[B, T, H, W, C]``: one pooling of the T steps
     folded into the batch (the values of ``TimeDistributed(MaxPooling2D)``, without its per-step
@@ -272,77 +264,94 @@ class PoolInTime(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ChannelSlice(keras.layers.Layer):
-    """Channels ``[start, stop)`` of the last axis: one population of an area's output."""
-
-    def __init__(self, start, stop, **kwargs):
-        super().__init__(**kwargs)
-        self.start, self.stop = int(start), int(stop)
-
-    def call(self, inputs):
-        return slice_axis(inputs, -1, self.start, self.stop - self.start)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.stop - self.start,)
-
-    def get_config(self):
-        return {**super().get_config(), "start": self.start, "stop": self.stop}
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
 class RecurrentArea(keras.layers.RNN):
     """``keras.layers.RNN`` over a convolutional area cell, returning every time step.
 
-    Output ``[B, T, H, W, C]`` with the cell's populations concatenated on the channel axis
-    (``cell.populations`` gives their names and sizes). Zero initial state (section 1).
+    Input: a sequence ``[B, T, H, W, C_in]`` (one input per step: area k+1 is driven by area k's
+    step t), or, with ``steps=T``, one map ``[B, H, W, C_in]`` that is the input at every one of
+    the T steps (the first recurrent area, design.md section 2). Output: one ``[B, T, H, W,
+    C_pop]`` sequence per population, in the order of ``cell.populations`` (names and sizes;
+    the principal population first). Zero initial state (section 1).
+
+    The currents from the input (``cell.input_currents``) do not depend on the cell's state, so
+    they are computed before the recurrence, for all steps in one batch, and only once when the
+    input is the same at every step; the cell's step then computes the recurrent currents.
     """
 
-    def __init__(self, cell, **kwargs):
+    def __init__(self, cell, steps=None, **kwargs):
         kwargs.setdefault("return_sequences", True)
         super().__init__(cell, **kwargs)
+        self.steps = None if steps is None else int(steps)
 
-    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
-        step_shape = tuple(sequences_shape[2:-1]) + (self.cell.output_channels,)
-        return (sequences_shape[0], sequences_shape[1]) + step_shape
+    def _step_shape(self, input_shape):
+        if self.steps is None:
+            return (input_shape[0],) + tuple(input_shape[2:])
+        return tuple(input_shape)
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        """The T steps, one cell call each: a Python loop (``unroll``) or a ``tf.while_loop``.
+    def build(self, input_shape):
+        if not self.cell.built:
+            self.cell.build(self._step_shape(input_shape))
+            self.cell.built = True
 
-        Keras' own while loop calls the cell once more, outside the loop, to learn its output
-        shape; in training that extra call would update step 0's BatchNorm moving statistics a
-        second time (the per-step statistics of design.md section 2 are updated once per step).
-        """
-        steps = sequences.shape[1]
-        states = list(initial_state)
-        if self.unroll:
-            outputs = []
-            for x in tf.unstack(sequences, axis=1):
-                output, states = self.cell(x, states, training=training)
-                outputs.append(output)
-            outputs = tf.stack(outputs, axis=1)
+    def compute_output_shape(self, input_shape):
+        steps = input_shape[1] if self.steps is None else self.steps
+        batch, *spatial, _ = self._step_shape(input_shape)
+        return [(batch, steps, *spatial, channels) for _, channels in self.cell.populations]
+
+    def call(self, inputs, training=False):
+        states = self.get_initial_state(ops.shape(inputs)[0])
+        if self.steps is None:
+            # Time-major, so each step's currents are a slice of the outer axis (no copy).
+            steps = inputs.shape[1]
+            time_major = ops.transpose(inputs, [1, 0, 2, 3, 4])
+            folded = ops.reshape(time_major, (-1, *time_major.shape[2:]))
+            currents = {name: ops.reshape(v, (steps, -1, *v.shape[1:]))
+                        for name, v in self.cell.input_currents(folded).items()}
         else:
-            inputs = tf.TensorArray(sequences.dtype, size=steps).unstack(
-                tf.transpose(sequences, [1, 0, 2, 3, 4]))
-            output_shape = self.compute_output_shape(sequences.shape)
-            outputs = tf.TensorArray(self.compute_dtype, size=steps,
-                                     element_shape=(output_shape[0], *output_shape[2:]))
+            steps, currents = self.steps, self.cell.input_currents(inputs)
+        outputs = self._recurrence(currents, steps, states, training)
+        return [ops.cast(seq, self.compute_dtype) for seq in outputs]
 
-            def step(t, outputs, *states):
-                output, states = self.cell(inputs.read(t), list(states), training=training)
-                return (t + 1, outputs.write(t, output), *states)
+    def _recurrence(self, currents, steps, states, training):
+        """The T steps, one cell call each: a Python loop (``unroll``) or a ``tf.while_loop``;
+        each population's outputs stacked on axis 1.
 
-            _, outputs, *states = tf.while_loop(
-                lambda t, *_: t < steps, step, (tf.constant(0), outputs, *states),
-                maximum_iterations=steps)
-            outputs = tf.transpose(outputs.stack(), [1, 0, 2, 3, 4])
-        return outputs[:, -1], outputs, states
+        ``currents`` holds each step's input currents on its outer axis, or, for an input that
+        is the same at every step, the currents themselves. (Keras' own while loop calls the
+        cell once more, outside the loop, to learn its output shape; in training that extra call
+        would update step 0's BatchNorm moving statistics a second time.)
+        """
+        per_step = self.steps is None
+        if self.unroll:
+            if per_step:
+                unstacked = {name: tf.unstack(v) for name, v in currents.items()}
+                step_inputs = [{name: v[t] for name, v in unstacked.items()}
+                               for t in range(steps)]
+            else:
+                step_inputs = [currents] * steps
+            outputs = []
+            for step_currents in step_inputs:
+                output, states = self.cell(step_currents, states, training=training)
+                outputs.append(output)
+            return [tf.stack(seq, axis=1) for seq in zip(*outputs)]
+        spatial = tuple(next(iter(currents.values())).shape[-3:-1])
+        outputs = [tf.TensorArray(self.compute_dtype, size=steps,
+                                  element_shape=(None, *spatial, channels))
+                   for _, channels in self.cell.populations]
+        if per_step:
+            currents = {name: tf.TensorArray(v.dtype, size=steps).unstack(v)
+                        for name, v in currents.items()}
 
+        def step(t, outputs, *states):
+            step_currents = {name: v.read(t) for name, v in currents.items()} if (
+                per_step) else currents
+            output, states = self.cell(step_currents, list(states), training=training)
+            return (t + 1, [seq.write(t, v) for seq, v in zip(outputs, output)], *states)
 
-def population_slices(populations):
-    """``[(name, start, stop)]`` for populations ``[(name, channels)]`` concatenated in order."""
-    out, start = [], 0
-    for name, channels in populations:
-        out.append((name, start, start + channels))
-        start += channels
-    return out
+        _, outputs, *_ = tf.while_loop(lambda t, *_: t < steps, step,
+                                       (tf.constant(0), outputs, *states),
+                                       maximum_iterations=steps)
+        return [tf.transpose(seq.stack(), [1, 0, 2, 3, 4]) for seq in outputs]
 
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps}

@@ -15,8 +15,7 @@ from keras import layers, ops
 
 from .cells import CELLS
 from .config import Config
-from .layers import (PACKAGE, ChannelSlice, InputNormalization, PoolInTime, RecurrentArea,
-                     RepeatInTime, l2, population_slices, slice_axis)
+from .layers import PACKAGE, InputNormalization, PoolInTime, RecurrentArea, l2, slice_axis
 
 
 def area_name(index: int) -> str:
@@ -71,8 +70,8 @@ def build_model(cfg: Config) -> keras.Model:
 
     Built under the dtype policy ``training.precision``; the input normalization and the
     readout are float32 in every policy. Layer names: ``area{k}`` is recurrent area k's RNN
-    (output ``[B, T, H, W, C]``: its populations concatenated), ``area{k}_PN`` (or ``_E``) its
-    principal population.
+    (output: ``[B, T, H, W, C]`` per population), ``area{k}_pool`` the pooling of its principal
+    population (PN or E) that drives the next area or the readout.
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(cfg.training.precision)
@@ -90,16 +89,15 @@ def _build(cfg: Config) -> keras.Model:
     x = InputNormalization(m.preprocessing, m.channel_mean, dtype="float32",
                            name="input_normalization")(image)
     x = _feedforward(x, cfg, decay, bn_decay)
-    sequence = RepeatInTime(m.time_steps, name="repeat_in_time")(x)
     cell_cls = CELLS[m.family]
     model_dict = dataclasses.asdict(m)
+    sequence = x  # the first recurrent area's input: the same map at every step
     for i in range(m.n_areas):
         name = area_name(i)
         cell = cell_cls(model_dict, i, weight_decay=decay, bn_weight_decay=bn_decay,
                         name=f"{name}_cell")
-        area = RecurrentArea(cell, unroll=cfg.training.unroll, name=name)(sequence)
-        pop, start, stop = population_slices(cell.populations)[0]
-        principal = ChannelSlice(start, stop, name=f"{name}_{pop}")(area)
+        principal, *_ = RecurrentArea(cell, steps=m.time_steps if i == 0 else None,
+                                      unroll=cfg.training.unroll, name=name)(sequence)
         sequence = PoolInTime(m.recurrent_pool_stride, name=f"{name}_pool")(principal)
     x = TimeReadout(m.readout, name=f"readout_{m.readout}")(sequence)
     x = layers.GlobalAveragePooling2D(name="readout_gap")(x)
@@ -118,11 +116,8 @@ def activity_outputs(model: keras.Model) -> dict:
 
     PN (E) before pooling; IG, OG, I after their ReLU (design.md section 5).
     """
-    outputs = {}
-    for area in recurrent_areas(model):
-        for pop, start, stop in population_slices(area.cell.populations):
-            outputs[f"{area.name}_{pop}"] = ChannelSlice(start, stop)(area.output)
-    return outputs
+    return {f"{area.name}_{pop}": sequence for area in recurrent_areas(model)
+            for (pop, _), sequence in zip(area.cell.populations, area.output)}
 
 
 def connectivity_kernels(model: keras.Model) -> dict:

@@ -230,7 +230,7 @@ def test_cell_matches_numpy_equations(case):
     area = RecurrentArea(cell)
     area.build(x_seq.shape)
     ref = Reference(cell, rng)
-    got = np.asarray(area(x_seq, training=False))
+    got = np.concatenate([np.asarray(v) for v in area(x_seq, training=False)], axis=-1)
     want = (ei_reference if cls is StandardEICell else standard_reference)(ref, x_seq)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
@@ -246,3 +246,50 @@ def test_second_area_input_sign_option():
     first = StandardCell(dataclasses.asdict(ModelConfig(**base, inhibitory_area_input=True)), 0)
     assert (kept.sign_x, flipped.sign_x, first.sign_x) == (1.0, -1.0, 1.0)
     assert flipped.pn_bias_init == 1.0 and kept.pn_bias_init == 0.0
+
+
+@pytest.mark.parametrize("unroll", [True, False])
+@pytest.mark.parametrize("case", ["inhpn_sub_sub", "ssub_sfg_recurri", "ei", "no_interneurons"])
+def test_input_same_at_every_step_computes_the_repeated_sequence(case, unroll):
+    """``RecurrentArea(steps=T)`` on one map (its input currents computed once) against the
+    same cell on that map repeated T times (computed at every step): outputs, gradients and the
+    per-step BatchNorm statistics after a training call agree within 1e-5."""
+    import tensorflow as tf
+
+    overrides = dict(STANDARD)
+    overrides.update(CASES[case])
+    cfg = dataclasses.asdict(ModelConfig(**overrides))
+    cls = StandardEICell if cfg["family"] == "standard_ei" else StandardCell
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.uniform(0, 1, (BATCH, H, W, CIN)).astype("float32"))
+    repeated = tf.repeat(x[:, None], T, axis=1)
+    static = RecurrentArea(cls(cfg, 0), steps=T, unroll=unroll)
+    sequence = RecurrentArea(cls(cfg, 0), unroll=unroll)
+    static.build(x.shape)
+    sequence.build(repeated.shape)
+    Reference(static.cell, rng)
+    sequence.set_weights(static.get_weights())
+
+    def run(area, inputs, training):
+        with tf.GradientTape() as tape:
+            out = area(inputs, training=training)
+            loss = sum(tf.reduce_sum(tf.square(v)) for v in out)
+        return out, tape.gradient(loss, area.trainable_weights)
+
+    for training in (False, True):
+        (out_a, grad_a), (out_b, grad_b) = run(static, x, training), run(sequence, repeated,
+                                                                        training)
+        assert len(out_a) == len(static.cell.populations) == len(out_b)
+        for a, b, (_, channels) in zip(out_a, out_b, static.cell.populations):
+            assert a.shape == (BATCH, T, H, W, channels)
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        assert [a is None for a in grad_a] == [b is None for b in grad_b]  # zero channels
+        grad_a = [tf.convert_to_tensor(a) for a in grad_a if a is not None]
+        grad_b = [tf.convert_to_tensor(b) for b in grad_b if b is not None]
+        # A gradient that is zero in exact arithmetic (a bias followed by batch normalization)
+        # is the rounding residue of cancelling terms as large as the largest gradients.
+        scale = max(float(tf.reduce_max(tf.abs(b))) for b in grad_b)
+        for a, b in zip(grad_a, grad_b):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=max(1e-5, 1e-6 * scale))
+    for a, b in zip(static.non_trainable_weights, sequence.non_trainable_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -185,16 +185,15 @@ def test_unrolled_time_steps_compute_what_the_loop_computes(family):
 
 
 def test_time_step_plumbing_matches_its_straightforward_form():
-    """PoolInTime, ChannelSlice and TimeReadout (written for cheap gradients) give exactly what
-    TimeDistributed(MaxPooling2D), ``x[..., a:b]`` and ``x[:, -1]`` give."""
-    from ei_tf.layers import ChannelSlice, PoolInTime
+    """PoolInTime and TimeReadout (written for cheap gradients) give exactly what
+    TimeDistributed(MaxPooling2D) and ``x[:, -1]`` give."""
+    from ei_tf.layers import PoolInTime
     from ei_tf.model import TimeReadout
 
     x = np.random.default_rng(0).normal(size=(2, 4, 9, 9, 5)).astype("float32")
     reference = keras.layers.TimeDistributed(keras.layers.MaxPooling2D(3, 2, padding="same"))
     np.testing.assert_array_equal(PoolInTime(2)(x), reference(x))
     assert PoolInTime(2).compute_output_shape((None, 4, 9, 9, 5)) == (None, 4, 5, 5, 5)
-    np.testing.assert_array_equal(ChannelSlice(1, 4)(x), x[..., 1:4])
     np.testing.assert_array_equal(TimeReadout("last")(x), x[:, -1])
     np.testing.assert_array_equal(TimeReadout("sum")(x), x.sum(axis=1))
 
