@@ -293,3 +293,23 @@ def test_input_same_at_every_step_computes_the_repeated_sequence(case, unroll):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=max(1e-5, 1e-6 * scale))
     for a, b in zip(static.non_trainable_weights, sequence.non_trainable_weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("separable", [True, False])
+@pytest.mark.parametrize("sign,use_bias", [(1.0, True), (-1.0, True), (-1.0, False)])
+def test_dale_conv_training_path_computes_the_inference_path(separable, sign, use_bias):
+    """The training-mode pointwise step (a MatMul over the pixels) gives the inference-mode
+    separable convolution's values within 1e-5, and both equal ``sign * (conv+(x) + b)``."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, (BATCH, H, W, CIN)).astype("float32")
+    conv = DaleConv(6, separable=separable, use_bias=use_bias, sign=sign)
+    conv.build(x.shape)
+    for w in conv.weights:
+        w.assign(rng.uniform(-0.5, 0.5, w.shape).astype("float32"))
+    want = sign * np_conv_same(x, np.asarray(conv.effective_kernel()))
+    if use_bias:
+        want = want + sign * np.asarray(conv.bias)
+    inference, training = np.asarray(conv(x, training=False)), np.asarray(conv(x, training=True))
+    np.testing.assert_allclose(training, inference, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(inference, want, rtol=1e-5, atol=1e-5)
+    assert np.abs(want).max() > 0.1
