@@ -161,18 +161,21 @@ def _readonly(*arrays):
 
 
 @functools.lru_cache(maxsize=2)
-def _cifar10_dir_cached(directory: str, stamp: tuple):
+def _cifar10_dir_cached(directory: str, stamp: tuple, test_only: bool):
     del stamp  # part of the cache key only: a changed file is read again
     directory = Path(directory)
-    train = [_read_cifar10_batch(directory / name) for name in CIFAR10_TRAIN_FILES]
     x_test, y_test = _read_cifar10_batch(directory / CIFAR10_TEST_FILE)
+    if test_only:
+        return _readonly(x_test, y_test)
+    train = [_read_cifar10_batch(directory / name) for name in CIFAR10_TRAIN_FILES]
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
     return _readonly(x_train, y_train, x_test, y_test)
 
 
-def _cifar10_from_dir(directory: Path, source: str = ""):
-    files = [directory / n for n in (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE)]
+def _cifar10_from_dir(directory: Path, source: str = "", test_only: bool = False):
+    names = (CIFAR10_TEST_FILE,) if test_only else (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE)
+    files = [directory / n for n in names]
     origin = f" (from {source})" if source else ""
     for path in files:
         if not path.is_file():
@@ -180,7 +183,7 @@ def _cifar10_from_dir(directory: Path, source: str = ""):
                             f"python-version '{CIFAR10_DIRNAME}' directory (data_batch_1..5, "
                             f"test_batch) or a directory containing it; {_HOW_TO}")
     stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-    return _cifar10_dir_cached(str(directory.resolve()), stamp)
+    return _cifar10_dir_cached(str(directory.resolve()), stamp, test_only)
 
 
 @functools.lru_cache(maxsize=1)
@@ -208,6 +211,18 @@ def load_cifar10(directory=None):
     """
     if directory is None:
         return _cifar10_from_tfds()
+    return _cifar10_from_dir(_cifar10_directory(directory))
+
+
+def load_cifar10_test(directory=None):
+    """The CIFAR10 test set ``(x_test, y_test)`` as :func:`load_cifar10` gives it, reading only
+    the test batch from a directory (the analysis needs no training images)."""
+    if directory is None:
+        return _cifar10_from_tfds()[2:]
+    return _cifar10_from_dir(_cifar10_directory(directory), test_only=True)
+
+
+def _cifar10_directory(directory) -> Path:
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise DataError(f"CIFAR10 directory {directory} does not exist; expected the official "
@@ -215,7 +230,7 @@ def load_cifar10(directory=None):
                         f"it; {_HOW_TO}")
     if (directory / CIFAR10_DIRNAME).is_dir():
         directory = directory / CIFAR10_DIRNAME
-    return _cifar10_from_dir(directory)
+    return directory
 
 
 # --------------------------------------------------------------------------------------------

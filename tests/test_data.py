@@ -95,6 +95,21 @@ def test_official_layout_decoded(no_env, tmp_path, subdir):
     np.testing.assert_array_equal(test_images, x_test.astype(np.float32))
 
 
+@pytest.mark.parametrize("subdir", [True, False])
+def test_test_set_alone_reads_only_the_test_batch(no_env, tmp_path, subdir):
+    root, arrays = _fake_cifar(tmp_path, subdir=subdir)
+    x_test, y_test = D.load_cifar10_test(root)
+    np.testing.assert_array_equal(x_test, arrays["test_batch"][0])
+    np.testing.assert_array_equal(y_test, D.load_cifar10(root)[3])
+    directory = root / D.CIFAR10_DIRNAME if subdir else root
+    for name in D.CIFAR10_TRAIN_FILES:  # the training batches are not needed
+        (directory / name).unlink()
+    D.load_cifar10_test(root)
+    (directory / D.CIFAR10_TEST_FILE).unlink()
+    with pytest.raises(D.DataError, match="test_batch not found"):
+        D.load_cifar10_test(root)
+
+
 def test_plane_order_is_rgb_row_major(no_env, tmp_path):
     directory = tmp_path / D.CIFAR10_DIRNAME
     directory.mkdir()

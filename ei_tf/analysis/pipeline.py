@@ -158,7 +158,7 @@ def load_test_images(config: dict, n_images: Optional[int] = None,
     if dataset == "cifar10":
         ns = SimpleNamespace(dataset="cifar10", data_dir=data_dir or data_cfg.get("data_dir", ""))
         directory = data_mod.resolve_data_dir(ns)
-        images = data_mod.load_cifar10(directory)[2]
+        images = data_mod.load_cifar10_test(directory)[0]
         source = "cifar10 test set"
     elif dataset == "synthetic":
         size = int(data_cfg.get("image_size", 32))
