@@ -79,6 +79,13 @@ class AreaCell(keras.layers.Layer):
         self.spatial = (int(input_shape[1]), int(input_shape[2]))
         self.build_connections(input_shape)
 
+    @staticmethod
+    def from_state(conv, state, initial_step: bool):
+        """``conv+(state)``. At the first step the state is the zero initial state (section 1),
+        whose convolution is exactly 0: only the connection's signed bias remains, and the
+        convolution is not computed."""
+        return conv.zero_input_response() if initial_step else conv(state)
+
     def input_currents(self, x) -> dict:
         """The currents from the area input ``x`` (``[N, H, W, C_in]``) to each target population,
         signed: they do not depend on the state, so the area computes them outside the
@@ -219,9 +226,10 @@ class StandardCell(AreaCell):
             return norm(value, training=training)
         return norm(value)
 
-    def call(self, x_currents, states, training=False):
+    def call(self, x_currents, states, training=False, initial_step=False):
         """One step; ``x_currents`` are this step's :meth:`input_currents` (the signed
-        ``sx conv+(x)`` terms), the ``sp conv+(h)`` terms are computed here."""
+        ``sx conv+(x)`` terms), the ``sp conv+(h)`` terms are computed here (``initial_step``:
+        the states are the zero initial state, see :meth:`from_state`)."""
         cfg = self.cfg
         c, h = states[0], states[1]
         counter = states[-1]
@@ -229,15 +237,18 @@ class StandardCell(AreaCell):
         inhpn = cfg.principal == "inhibitory"
         relu, sigmoid = ops.relu, ops.sigmoid
 
+        def from_state(conv, state):
+            return self.from_state(conv, state, initial_step)
+
         # Input-gating interneurons (IG) and the gate current they send to PN.
-        ig_current = self.pn_to_ig(h) + x_currents["IG"]
+        ig_current = from_state(self.pn_to_ig, h) + x_currents["IG"]
         if cfg.recurrent_ig:
             ig_prev = states[2]
-            ig_current = ig_current + self.ig_to_ig(ig_prev)
+            ig_current = ig_current + from_state(self.ig_to_ig, ig_prev)
             ig_current = self._norm(self.ig_norm, ig_current, step, training)
             g = sigmoid(self.ig_forget + 1.0)
             ig_cells = g * ig_prev + (1.0 - g) * relu(ig_current)
-            ig = self.ig_to_pn(ig_prev)  # RecurrI: the previous step's IG gates PN
+            ig = from_state(self.ig_to_pn, ig_prev)  # RecurrI: the previous step's IG gates PN
         else:
             ig_current = self._norm(self.ig_norm, ig_current, step, training)
             ig_cells = relu(ig_current)
@@ -245,7 +256,7 @@ class StandardCell(AreaCell):
 
         # Output-gating interneurons (OG).
         if self.has_og:
-            og_current = self.pn_to_og(h) + x_currents["OG"]
+            og_current = from_state(self.pn_to_og, h) + x_currents["OG"]
             og_current = self._norm(self.og_norm, og_current, step, training)
             if self.og_drop is not None:
                 og_current = self.og_drop(og_current, training=training)
@@ -254,10 +265,10 @@ class StandardCell(AreaCell):
 
         # Forget gate and candidate input of PN.
         if cfg.forget_gate == "conv":
-            f = sigmoid(self.pn_to_forget(h) + x_currents["forget"])
+            f = sigmoid(from_state(self.pn_to_forget, h) + x_currents["forget"])
         else:
             f = sigmoid(self.pn_forget + 1.0)
-        u = self.pn_to_pn(h) + x_currents["PN"]
+        u = from_state(self.pn_to_pn, h) + x_currents["PN"]
 
         if cfg.input_gate == "mul":
             gate = sigmoid(ig) if inhpn else 1.0 - sigmoid(ig)
@@ -342,12 +353,13 @@ class StandardEICell(AreaCell):
         """``sx conv+(x)`` to E and I."""
         return {post: self.conns[f"X_to_{post}"](x) for post in ("E", "I")}
 
-    def call(self, x_currents, states, training=False):
+    def call(self, x_currents, states, training=False, initial_step=False):
         e_prev, i_prev, counter = states
         step = self.step_index(counter)
         new = {}
         for post, prev in (("E", e_prev), ("I", i_prev)):
-            current = (self.conns[f"E_to_{post}"](e_prev) + self.conns[f"I_to_{post}"](i_prev)
+            current = (self.from_state(self.conns[f"E_to_{post}"], e_prev, initial_step)
+                       + self.from_state(self.conns[f"I_to_{post}"], i_prev, initial_step)
                        + x_currents[post])
             norm = self.norms[post]
             if isinstance(norm, StepBatchNorm):

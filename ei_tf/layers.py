@@ -132,6 +132,13 @@ class DaleConv(keras.layers.Layer):
             out = tf.nn.bias_add(out, self.sign * ops.cast(self.bias, out.dtype))
         return out
 
+    def zero_input_response(self):
+        """What :meth:`call` gives for an all-zero input, broadcastable to its output: the
+        signed bias ``sign * b`` (``[C_out]``), or 0 without a bias."""
+        if self.bias is None:
+            return 0.0
+        return self.sign * ops.cast(self.bias, self.compute_dtype)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters,)
 
@@ -324,7 +331,8 @@ class RecurrentArea(keras.layers.RNN):
 
     def _recurrence(self, currents, steps, states, training):
         """The T steps, one cell call each: a Python loop (``unroll``) or a ``tf.while_loop``;
-        each population's outputs stacked on axis 1.
+        each population's outputs stacked on axis 1. The cell is told which step is the first
+        (its states are then the zero initial state).
 
         ``currents`` holds each step's input currents on its outer axis, or, for an input that
         is the same at every step, the currents themselves. (Keras' own while loop calls the
@@ -340,8 +348,9 @@ class RecurrentArea(keras.layers.RNN):
             else:
                 step_inputs = [currents] * steps
             outputs = []
-            for step_currents in step_inputs:
-                output, states = self.cell(step_currents, states, training=training)
+            for t, step_currents in enumerate(step_inputs):
+                output, states = self.cell(step_currents, states, training=training,
+                                           initial_step=t == 0)
                 outputs.append(output)
             return [tf.stack(seq, axis=1) for seq in zip(*outputs)]
         spatial = tuple(next(iter(currents.values())).shape[-3:-1])
@@ -352,15 +361,17 @@ class RecurrentArea(keras.layers.RNN):
             currents = {name: tf.TensorArray(v.dtype, size=steps).unstack(v)
                         for name, v in currents.items()}
 
-        def step(t, outputs, *states):
+        def step(t, outputs, *states, initial_step=False):
             step_currents = {name: v.read(t) for name, v in currents.items()} if (
                 per_step) else currents
-            output, states = self.cell(step_currents, list(states), training=training)
+            output, states = self.cell(step_currents, list(states), training=training,
+                                       initial_step=initial_step)
             return (t + 1, [seq.write(t, v) for seq, v in zip(outputs, output)], *states)
 
-        _, outputs, *_ = tf.while_loop(lambda t, *_: t < steps, step,
-                                       (tf.constant(0), outputs, *states),
-                                       maximum_iterations=steps)
+        # The first step (from the zero initial state) before the loop, the others in it.
+        first = step(tf.constant(0), outputs, *states, initial_step=True)
+        _, outputs, *_ = tf.while_loop(lambda t, *_: t < steps, step, first,
+                                       maximum_iterations=steps - 1)
         return [tf.transpose(seq.stack(), [1, 0, 2, 3, 4]) for seq in outputs]
 
     def get_config(self):
