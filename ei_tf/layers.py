@@ -109,8 +109,9 @@ class DaleConv(keras.layers.Layer):
         the convolution together with a following Add or ReLU.
 
         In training the pointwise step is a MatMul over the pixels (the same sums): its kernel
-        gradient is then one GEMM, faster on CPU than a 1x1 convolution's backward pass
-        (benchmarks/bench_train.py); in inference it stays a convolution, which fuses.
+        gradient is then one GEMM, faster on CPU than a 1x1 convolution's backward pass (the
+        Standard network's training step: 1.08x on 2 cores); in inference it stays a
+        convolution, which fuses with what follows (there a MatMul was 0.93x).
         """
         if self.in_channels == 0 or self.filters == 0:
             shape = ops.shape(inputs)
