@@ -237,18 +237,16 @@ class StandardCell(AreaCell):
         inhpn = cfg.principal == "inhibitory"
         relu, sigmoid = ops.relu, ops.sigmoid
 
-        def from_state(conv, state):
-            return self.from_state(conv, state, initial_step)
-
         # Input-gating interneurons (IG) and the gate current they send to PN.
-        ig_current = from_state(self.pn_to_ig, h) + x_currents["IG"]
+        ig_current = self.from_state(self.pn_to_ig, h, initial_step) + x_currents["IG"]
         if cfg.recurrent_ig:
             ig_prev = states[2]
-            ig_current = ig_current + from_state(self.ig_to_ig, ig_prev)
+            ig_current = ig_current + self.from_state(self.ig_to_ig, ig_prev, initial_step)
             ig_current = self._norm(self.ig_norm, ig_current, step, training)
             g = sigmoid(self.ig_forget + 1.0)
             ig_cells = g * ig_prev + (1.0 - g) * relu(ig_current)
-            ig = from_state(self.ig_to_pn, ig_prev)  # RecurrI: the previous step's IG gates PN
+            # RecurrI: the previous step's IG gates PN.
+            ig = self.from_state(self.ig_to_pn, ig_prev, initial_step)
         else:
             ig_current = self._norm(self.ig_norm, ig_current, step, training)
             ig_cells = relu(ig_current)
@@ -256,7 +254,7 @@ class StandardCell(AreaCell):
 
         # Output-gating interneurons (OG).
         if self.has_og:
-            og_current = from_state(self.pn_to_og, h) + x_currents["OG"]
+            og_current = self.from_state(self.pn_to_og, h, initial_step) + x_currents["OG"]
             og_current = self._norm(self.og_norm, og_current, step, training)
             if self.og_drop is not None:
                 og_current = self.og_drop(og_current, training=training)
@@ -265,10 +263,11 @@ class StandardCell(AreaCell):
 
         # Forget gate and candidate input of PN.
         if cfg.forget_gate == "conv":
-            f = sigmoid(from_state(self.pn_to_forget, h) + x_currents["forget"])
+            f = sigmoid(self.from_state(self.pn_to_forget, h, initial_step)
+                        + x_currents["forget"])
         else:
             f = sigmoid(self.pn_forget + 1.0)
-        u = from_state(self.pn_to_pn, h) + x_currents["PN"]
+        u = self.from_state(self.pn_to_pn, h, initial_step) + x_currents["PN"]
 
         if cfg.input_gate == "mul":
             gate = sigmoid(ig) if inhpn else 1.0 - sigmoid(ig)
