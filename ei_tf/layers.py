@@ -154,10 +154,11 @@ class DaleConv(keras.layers.Layer):
 class StepBatchNorm(keras.layers.Layer):
     """BatchNorm whose parameters and moving statistics are ``[T, C]``: one row per time step.
 
-    ``call(x, step, training)`` normalizes with the batch moments over (batch, height, width) when
-    training and updates row ``step`` of the moving statistics with ``momentum``; at inference
-    it uses row ``step``. Matches TF's ``batch_normalization(momentum=0.997, epsilon=1e-5)``
-    applied in a separate scope per time step (design.md section 2).
+    ``call(x, step, training)`` normalizes a map ``[B, H, W, C]`` with the batch moments over
+    (batch, height, width) when training and updates row ``step`` of the moving statistics with
+    ``momentum``; at inference it uses row ``step``. Matches TF's
+    ``batch_normalization(momentum=0.997, epsilon=1e-5)`` applied in a separate scope per time
+    step (design.md section 2).
     """
 
     def __init__(self, steps, momentum=0.997, epsilon=1e-5, weight_decay=0.0, **kwargs):
@@ -182,22 +183,33 @@ class StepBatchNorm(keras.layers.Layer):
                                                autocast=False)
 
     def call(self, inputs, step, training=False):
-        """Normalized in float32 (mixed precision would overflow the moments), returned in the
-        input's dtype."""
+        """``(x - mean) / sqrt(variance + epsilon) * gamma + beta`` in float32 (mixed precision
+        would overflow the moments), returned in the input's dtype.
+
+        In training, one fused op computes the batch moments and the normalization, and one
+        fused op its gradient (the Standard training step 1.01x, StandardEI 1.06x on 2 CPU
+        cores; in inference the fused op was 0.94x for StandardEI, so inference keeps the
+        multiply-add). The moving variance is updated with the batch's own variance, as Keras'
+        BatchNormalization does: the fused op reports it with Bessel's correction,
+        ``n / (n - 1)``, which is removed.
+        """
         dtype = inputs.dtype
         inputs = ops.cast(inputs, "float32")
         gamma = ops.take(self.gamma, step, axis=0)
         beta = ops.take(self.beta, step, axis=0)
         if training:
-            mean, variance = ops.moments(inputs, axes=[0, 1, 2])
-            row = ops.expand_dims(ops.one_hot(step, self.steps, dtype=inputs.dtype), -1)
+            out, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, epsilon=self.epsilon, is_training=True)
+            count = ops.cast(ops.size(inputs) // ops.shape(inputs)[-1], "float32")
+            variance = variance * (count - 1.0) / count
+            row = ops.expand_dims(ops.one_hot(step, self.steps, dtype="float32"), -1)
             rate = (1.0 - self.momentum) * row
             self.moving_mean.assign(self.moving_mean - rate * (self.moving_mean - mean))
             self.moving_variance.assign(
                 self.moving_variance - rate * (self.moving_variance - variance))
-        else:
-            mean = ops.take(self.moving_mean, step, axis=0)
-            variance = ops.take(self.moving_variance, step, axis=0)
+            return ops.cast(out, dtype)
+        mean = ops.take(self.moving_mean, step, axis=0)
+        variance = ops.take(self.moving_variance, step, axis=0)
         return ops.cast(ops.batch_normalization(inputs, mean, variance, axis=-1, offset=beta,
                                                 scale=gamma, epsilon=self.epsilon), dtype)
 

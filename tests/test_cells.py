@@ -313,3 +313,36 @@ def test_dale_conv_training_path_computes_the_inference_path(separable, sign, us
     np.testing.assert_allclose(training, inference, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(inference, want, rtol=1e-5, atol=1e-5)
     assert np.abs(want).max() > 0.1
+
+
+@pytest.mark.parametrize("step", [0, 2])
+def test_step_batch_norm_uses_batch_moments_in_training_and_its_step_row_after(step):
+    """Training: ``(x - mean) / sqrt(var + eps) * gamma_t + beta_t`` with the batch's mean and
+    (biased) variance over batch, height and width, and only row ``t`` of the moving statistics
+    moves, by ``momentum``; inference then uses row ``t``. Against NumPy in float64."""
+    rng = np.random.default_rng(4)
+    x = (rng.normal(3.0, 2.0, (4, H, W, 6))).astype("float32")
+    norm = StepBatchNorm(T, momentum=0.9, epsilon=1e-3)
+    norm.build(x.shape)
+    norm.gamma.assign(rng.uniform(0.5, 1.5, (T, 6)).astype("float32"))
+    norm.beta.assign(rng.uniform(-0.5, 0.5, (T, 6)).astype("float32"))
+    norm.moving_mean.assign(rng.uniform(-1, 1, (T, 6)).astype("float32"))
+    norm.moving_variance.assign(rng.uniform(0.5, 2, (T, 6)).astype("float32"))
+    gamma, beta = norm.gamma.numpy().astype("float64"), norm.beta.numpy().astype("float64")
+    moving_mean, moving_var = norm.moving_mean.numpy(), norm.moving_variance.numpy()
+
+    out = np.asarray(norm(x, np.int32(step), training=True))
+    x64 = x.astype("float64")
+    mean, var = x64.mean(axis=(0, 1, 2)), x64.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(out, (x64 - mean) / np.sqrt(var + 1e-3) * gamma[step] + beta[step],
+                               rtol=1e-5, atol=1e-5)
+    want_mean, want_var = moving_mean.astype("float64"), moving_var.astype("float64")
+    want_mean[step] = 0.9 * want_mean[step] + 0.1 * mean
+    want_var[step] = 0.9 * want_var[step] + 0.1 * var
+    np.testing.assert_allclose(norm.moving_mean.numpy(), want_mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), want_var, rtol=1e-6, atol=1e-6)
+
+    inference = np.asarray(norm(x, np.int32(step), training=False))
+    np.testing.assert_allclose(
+        inference, (x64 - want_mean[step]) / np.sqrt(want_var[step] + 1e-3) * gamma[step]
+        + beta[step], rtol=1e-5, atol=1e-5)
