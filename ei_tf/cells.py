@@ -11,6 +11,8 @@ previous cell state, ``conv+`` a :class:`~ei_tf.layers.DaleConv`.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
@@ -85,6 +87,13 @@ class AreaCell(keras.layers.Layer):
         whose convolution is exactly 0: only the connection's signed bias remains, and the
         convolution is not computed."""
         return conv.zero_input_response() if initial_step else conv(state)
+
+    @staticmethod
+    def kept_plus(gate, state, new, initial_step: bool):
+        """``gate() * state + new``: the part of the state a gate keeps, plus the new input. At
+        the first step the state is zero (section 1), so this is ``new`` and the gate is not
+        computed (``gate`` is a function)."""
+        return new if initial_step else gate() * state + new
 
     def input_currents(self, x) -> dict:
         """The currents from the area input ``x`` (``[N, H, W, C_in]``) to each target population,
@@ -244,7 +253,8 @@ class StandardCell(AreaCell):
             ig_current = ig_current + self.from_state(self.ig_to_ig, ig_prev, initial_step)
             ig_current = self._norm(self.ig_norm, ig_current, step, training)
             g = sigmoid(self.ig_forget + 1.0)
-            ig_cells = g * ig_prev + (1.0 - g) * relu(ig_current)
+            ig_cells = self.kept_plus(lambda: g, ig_prev, (1.0 - g) * relu(ig_current),
+                                      initial_step)
             # RecurrI: the previous step's IG gates PN.
             ig = self.from_state(self.ig_to_pn, ig_prev, initial_step)
         else:
@@ -261,25 +271,29 @@ class StandardCell(AreaCell):
             og_cells = relu(og_current)
             og = self.og_to_pn(og_cells)
 
-        # Forget gate and candidate input of PN.
-        if cfg.forget_gate == "conv":
-            f = sigmoid(self.from_state(self.pn_to_forget, h, initial_step)
-                        + x_currents["forget"])
-        else:
-            f = sigmoid(self.pn_forget + 1.0)
+        # Forget gate (computed at most once, and not at all where nothing needs it) and the
+        # candidate input of PN.
+        @functools.cache
+        def forget():
+            if cfg.forget_gate == "conv":
+                return sigmoid(self.from_state(self.pn_to_forget, h, initial_step)
+                               + x_currents["forget"])
+            return sigmoid(self.pn_forget + 1.0)
+
         u = self.from_state(self.pn_to_pn, h, initial_step) + x_currents["PN"]
 
         if cfg.input_gate == "mul":
             gate = sigmoid(ig) if inhpn else 1.0 - sigmoid(ig)
             u = self._norm(self.e_norm, u, step, training)
-            c_new = f * c + relu(u) * gate
+            new = relu(u) * gate
         else:
             if cfg.simple_subtraction:
                 u = u + ig if inhpn else u - ig
             else:
                 u = u + relu(ig) - 1.0 if inhpn else u - relu(ig)
             u = self._norm(self.e_norm, u, step, training)
-            c_new = f * c + ((1.0 - f) * relu(u) if cfg.forget_gate == "scalar" else relu(u))
+            new = (1.0 - forget()) * relu(u) if cfg.forget_gate == "scalar" else relu(u)
+        c_new = self.kept_plus(forget, c, new, initial_step)
 
         c_new = self._norm(self.cell_state_norm, c_new, step, training)
 
@@ -366,7 +380,8 @@ class StandardEICell(AreaCell):
             elif norm is not None:
                 current = norm(current)
             g = ops.sigmoid(self.forget[post] + 1.0)
-            new[post] = g * prev + (1.0 - g) * ops.relu(current)
+            new[post] = self.kept_plus(lambda: g, prev, (1.0 - g) * ops.relu(current),
+                                       initial_step)
         return [new["E"], new["I"]], [new["E"], new["I"], counter + 1.0]
 
 
