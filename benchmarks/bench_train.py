@@ -11,8 +11,10 @@ For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
   ``compile_model``, Keras' train function, as ``model.fit`` runs it) on a cached batch, and of
   the same network in PyTorch eager with channels_last (``torch_baseline.py``; needs the
   ``bench`` extra, ``pip install -e ".[bench]"``), timed alternately in rounds; medians of the
-  per-step times after warm-up; their ratio; with ``--precision float32 mixed_bfloat16`` also
-  ei-tf under the mixed bfloat16 policy (``training.precision``) and its ratio to float32;
+  per-step times after warm-up; their ratio, and its lowest and highest value over the
+  rounds (the machine's speed drifts, and the two implementations do not drift alike); with
+  ``--precision float32 mixed_bfloat16`` also ei-tf under the mixed bfloat16 policy
+  (``training.precision``) and its ratio to float32;
 * the machine's fp32 matmul GFLOP/s (2048 x 2048, measured in the same run) and each
   implementation's fraction of it, counting the network's convolution and dense FLOPs as the
   network defines them, every connection at every step (forward x 3 for a training step;
@@ -189,10 +191,9 @@ def main(argv=None) -> int:
         flops = training_flops_per_image(model)
         for step in steps.values():
             timed(step, args.warmup)
-        times = {name: [] for name in steps}
-        for _ in range(args.rounds):
-            for name, step in steps.items():
-                times[name] += timed(step, args.steps)
+        rounds = [{name: timed(step, args.steps) for name, step in steps.items()}
+                  for _ in range(args.rounds)]
+        times = {name: [t for r in rounds for t in r[name]] for name in steps}
         print(f"\n{family}: {flops / 1e6:.0f} MFLOP per training image (convs + dense)")
         rates = {}
         for name, values in times.items():
@@ -200,7 +201,10 @@ def main(argv=None) -> int:
             print(f"  {name:20s} {rates[name]:7.1f} images/s  "
                   f"({rates[name] * flops / 1e9 / peak:5.1%} of matmul peak)")
         if "PyTorch" in rates:
-            print(f"  ratio ei-tf / PyTorch: {rates['ei-tf'] / rates['PyTorch']:.2f}")
+            per_round = sorted(statistics.median(r["PyTorch"]) / statistics.median(r["ei-tf"])
+                               for r in rounds)
+            print(f"  ratio ei-tf / PyTorch: {rates['ei-tf'] / rates['PyTorch']:.2f} "
+                  f"(per round {per_round[0]:.2f}-{per_round[-1]:.2f})")
         else:
             print("  PyTorch not installed (pip install -e \".[bench]\"): no baseline")
         for name in rates:
