@@ -15,8 +15,9 @@ For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
   rounds (the machine's speed drifts, and the two implementations do not drift alike); with
   ``--precision float32 mixed_bfloat16`` also ei-tf under the mixed bfloat16 policy
   (``training.precision``) and its ratio to float32;
-* the machine's fp32 matmul GFLOP/s (2048 x 2048, measured in the same run) and each
-  implementation's fraction of it, counting the network's convolution and dense FLOPs as the
+* the machine's fp32 matmul GFLOP/s (2048 x 2048, measured at the start of every round, so
+  it follows the machine's drift; the median over the rounds) and each implementation's
+  fraction of it, counting the network's convolution and dense FLOPs as the
   network defines them, every connection at every step (forward x 3 for a training step;
   element-wise work not counted). Both implementations are credited with the same count:
   ei-tf computes the first recurrent area's input currents once rather than at every step,
@@ -174,10 +175,8 @@ def main(argv=None) -> int:
                    help="ei-tf's training.precision, each timed (the first is the reference)")
     args = p.parse_args(argv)
 
-    peak = matmul_gflops()
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, TF_ENABLE_ONEDNN_OPTS="
           f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, batch {args.batch_size}")
-    print(f"fp32 matmul (2048^2): {peak:.1f} GFLOP/s")
     for family in args.family:
         steps = {}
         for precision in args.precision:
@@ -191,10 +190,15 @@ def main(argv=None) -> int:
         flops = training_flops_per_image(model)
         for step in steps.values():
             timed(step, args.warmup)
-        rounds = [{name: timed(step, args.steps) for name, step in steps.items()}
-                  for _ in range(args.rounds)]
+        rounds, peaks = [], []
+        for _ in range(args.rounds):
+            peaks.append(matmul_gflops())
+            rounds.append({name: timed(step, args.steps) for name, step in steps.items()})
         times = {name: [t for r in rounds for t in r[name]] for name in steps}
+        peak = statistics.median(peaks)
         print(f"\n{family}: {flops / 1e6:.0f} MFLOP per training image (convs + dense)")
+        print(f"  fp32 matmul (2048^2): {peak:.1f} GFLOP/s (per round {min(peaks):.1f}-"
+              f"{max(peaks):.1f})")
         rates = {}
         for name, values in times.items():
             rates[name] = args.batch_size / statistics.median(values)
