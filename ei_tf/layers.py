@@ -110,8 +110,9 @@ class DaleConv(keras.layers.Layer):
 
         In training the pointwise step is a MatMul over the pixels (the same sums): its kernel
         gradient is then one GEMM, faster on CPU than a 1x1 convolution's backward pass (the
-        Standard network's training step: 1.08x on 2 cores); in inference it stays a
-        convolution, which fuses with what follows (there a MatMul was 0.93x).
+        Standard network's training step: 1.08x on 2 cores), and the bias is added to the
+        MatMul's own output, where Grappler fuses the two (a further 1.01-1.02x); in inference
+        it stays a convolution, which fuses with what follows (there a MatMul was 0.93x).
         """
         if self.in_channels == 0 or self.filters == 0:
             shape = ops.shape(inputs)
@@ -122,16 +123,19 @@ class DaleConv(keras.layers.Layer):
             if training:
                 spatial = ops.depthwise_conv(inputs, depthwise, padding="same")
                 pixels = ops.reshape(spatial, (-1, self.in_channels))
-                out = ops.reshape(ops.matmul(pixels, pointwise[0, 0]),
-                                  (-1, *spatial.shape[1:-1], self.filters))
-            else:
-                out = ops.separable_conv(inputs, depthwise, pointwise, padding="same")
+                out = self._plus_bias(ops.matmul(pixels, pointwise[0, 0]))
+                return ops.reshape(out, (-1, *spatial.shape[1:-1], self.filters))
+            out = ops.separable_conv(inputs, depthwise, pointwise, padding="same")
         else:
             out = ops.conv(inputs, self.sign * sign_constrained(self.kernel, self.sign_constraint),
                            padding="same")
-        if self.bias is not None:
-            out = tf.nn.bias_add(out, self.sign * ops.cast(self.bias, out.dtype))
-        return out
+        return self._plus_bias(out)
+
+    def _plus_bias(self, out):
+        """``out + sign * b`` (channels last), or ``out`` without a bias."""
+        if self.bias is None:
+            return out
+        return tf.nn.bias_add(out, self.sign * ops.cast(self.bias, out.dtype))
 
     def zero_input_response(self):
         """What :meth:`call` gives for an all-zero input, broadcastable to its output: the
