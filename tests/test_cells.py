@@ -321,7 +321,7 @@ def test_step_batch_norm_uses_batch_moments_in_training_and_its_step_row_after(s
     (biased) variance over batch, height and width, and only row ``t`` of the moving statistics
     moves, by ``momentum``; inference then uses row ``t``. Against NumPy in float64."""
     rng = np.random.default_rng(4)
-    x = (rng.normal(3.0, 2.0, (4, H, W, 6))).astype("float32")
+    x = rng.normal(3.0, 2.0, (4, H, W, 6)).astype("float32")
     norm = StepBatchNorm(T, momentum=0.9, epsilon=1e-3)
     norm.build(x.shape)
     norm.gamma.assign(rng.uniform(0.5, 1.5, (T, 6)).astype("float32"))
