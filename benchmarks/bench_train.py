@@ -21,7 +21,8 @@ For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
   network defines them, every connection at every step (forward x 3 for a training step;
   element-wise work not counted). Both implementations are credited with the same count:
   ei-tf computes the first recurrent area's input currents once rather than at every step,
-  so it executes fewer;
+  and no convolution of the zero initial state, so it executes fewer. The images/s at which
+  the counted FLOPs would run at the full matmul rate are printed as the ceiling;
 * the input pipeline's cost: ``model.fit`` over real augmented CIFAR10 batches
   (``Datasets.train_for_fit``) against ``model.fit`` over one cached batch: median per-batch
   times, alternating in rounds, each fit's warm-up batches left out.
@@ -198,7 +199,7 @@ def main(argv=None) -> int:
         peak = statistics.median(peaks)
         print(f"\n{family}: {flops / 1e6:.0f} MFLOP per training image (convs + dense)")
         print(f"  fp32 matmul (2048^2): {peak:.1f} GFLOP/s (per round {min(peaks):.1f}-"
-              f"{max(peaks):.1f})")
+              f"{max(peaks):.1f}); ceiling at that rate: {peak * 1e9 / flops:.0f} images/s")
         rates = {}
         for name, values in times.items():
             rates[name] = args.batch_size / statistics.median(values)

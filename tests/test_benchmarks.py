@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,10 @@ def test_bench_train_reports_rates_peak_and_input_cost():
     assert "GFLOP/s" in out and "MFLOP per training image" in out
     assert "ei-tf" in out and "images/s" in out and "input pipeline (synthetic" in out
     assert "ratio ei-tf mixed_bfloat16 / ei-tf:" in out
+    mflop = float(re.search(r"(\d+) MFLOP per training image", out).group(1))
+    peak, ceiling = re.search(r"matmul \(2048\^2\): ([\d.]+) GFLOP/s .*ceiling at that rate: "
+                              r"(\d+) images/s", out).groups()
+    assert abs(float(ceiling) - float(peak) * 1e3 / mflop) <= 0.01 * float(ceiling) + 1
 
 
 @pytest.mark.slow
