@@ -133,9 +133,7 @@ class DaleConv(keras.layers.Layer):
 
     def _plus_bias(self, out):
         """``out + sign * b`` (channels last), or ``out`` without a bias."""
-        if self.bias is None:
-            return out
-        return tf.nn.bias_add(out, self.sign * ops.cast(self.bias, out.dtype))
+        return out if self.bias is None else tf.nn.bias_add(out, self.zero_input_response())
 
     def zero_input_response(self):
         """What :meth:`call` gives for an all-zero input, broadcastable to its output: the
