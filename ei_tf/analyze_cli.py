@@ -196,3 +196,7 @@ def _report(args, ctx, errors) -> int:
     print(text)
     print(f"report: {path}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(analyze_main())

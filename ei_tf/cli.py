@@ -74,3 +74,7 @@ def train_main(argv=None) -> int:
               file=sys.stderr)
         return 2
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(train_main())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .cells import CELLS
@@ -125,3 +126,26 @@ def connectivity_kernels(model: keras.Model) -> dict:
     return {f"{area.name}_{kind}": conv.effective_kernel()
             for area in recurrent_areas(model)
             for kind, conv in area.cell.connections().items()}
+
+
+def model_fingerprint(cfg: Config, images: int = 2) -> list[float]:
+    """What ``cfg``'s network computes, as numbers: the logits of the network built with seed
+    0 on fixed pseudo-random images, in inference mode, then in training mode (batch
+    statistics, dropout on).
+
+    Two versions of the code give the same fingerprint (within float32 round-off) exactly when
+    they build the same network with the same initial weights and compute the same function
+    of it: a result trained by code with another fingerprint was trained by another model.
+    """
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg)
+    size = cfg.data.image_size
+    x = np.random.default_rng(0).uniform(0, 255, (images, size, size, 3)).astype("float32")
+    logits = [ops.convert_to_numpy(model(x, training=mode)).ravel() for mode in (False, True)]
+    return [float(v) for v in np.concatenate(logits)]
+
+
+def same_model(a, b) -> bool:
+    """Whether two :func:`model_fingerprint` values describe the same model (round-off aside)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-3, atol=1e-4))

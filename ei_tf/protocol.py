@@ -1,0 +1,241 @@
+"""The reproduction protocol: train, analyse and record a list of runs, in priority order.
+
+``configs/workstation/protocol.yaml`` lists the runs (config, seeds, tier, optional ``hold``);
+``python -m ei_tf.protocol`` works through it and resumes where it stopped:
+
+1. every finished run (``completed.json``) has each exported epoch analysed
+   (``analyze.py --run``; stored results are reused) and its small text results copied to
+   ``<results>/<config>/seed_<N>/``: ``config.yaml``, ``history.csv``, ``completed.json``,
+   ``analysis/epoch_<E>.json`` and ``launches.json``;
+2. the first unfinished run that is not on hold is trained (``train.py --config ... --seed N``,
+   which resumes an interrupted run from its last completed epoch), then step 1 again.
+
+Runs live under ``--out`` (default ``$EI_TF_RUNS``, else ``~/ei-tf-runs``), outside any
+checkout, so that they survive a new checkout; the results directory holds text only
+(SavedModels, backups and data never go there), so it can be committed and the claims report
+rebuilt from it (``analyze.py --report --runs docs/reproduction/runs --configs
+configs/workstation``) after the run directories are gone.
+
+Each training launch of a run is recorded in ``<run>/launches.json`` (UTC start, the code's
+version and commit, software versions, devices, and the model fingerprint of
+:func:`ei_tf.model.model_fingerprint`), since a run may be trained across several sessions.
+The fingerprint lets the report tell results trained by a model that differs from the current
+code's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import ConfigError, parse_yaml
+from .provenance import provenance
+from .sweep import Point, load_points
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROTOCOL = SOURCE_ROOT / "configs" / "workstation" / "protocol.yaml"
+DEFAULT_RESULTS = SOURCE_ROOT / "docs" / "reproduction" / "runs"
+LAUNCHES = "launches.json"
+RESULT_FILES = ("config.yaml", "history.csv", "completed.json", LAUNCHES)
+_ENTRY_KEYS = {"config", "seeds", "tier", "hold"}
+
+
+@dataclass
+class Entry:
+    """One line of the protocol: a config of the protocol's directory and some of its seeds."""
+
+    config: Path
+    seeds: list
+    tier: int
+    hold: str = ""
+
+    def points(self) -> list[Point]:
+        return [p for seed in self.seeds for p in load_points(self.config, seed=seed)]
+
+
+def default_runs_root() -> Path:
+    return Path(os.environ.get("EI_TF_RUNS") or Path.home() / "ei-tf-runs")
+
+
+def load_protocol(path) -> list[Entry]:
+    """Read a protocol file; every mistake is a :class:`ConfigError` naming the entry."""
+    path = Path(path)
+    try:
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read protocol {path}: {err.strerror or err}") from None
+    runs = (data or {}).get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not runs:
+        raise ConfigError(f"{path}: expected a top-level 'runs' list of entries")
+    entries = []
+    for n, item in enumerate(runs):
+        where = f"{path}: runs[{n}]"
+        if not isinstance(item, dict) or not {"config", "seeds", "tier"} <= set(item):
+            raise ConfigError(f"{where}: an entry needs config, seeds and tier")
+        unknown = set(item) - _ENTRY_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                              f"allowed: {', '.join(sorted(_ENTRY_KEYS))}")
+        config = path.parent / f"{item['config']}.yaml"
+        if not config.is_file():
+            raise ConfigError(f"{where}: no config {config}")
+        seeds = item["seeds"]
+        if not (isinstance(seeds, list) and seeds
+                and all(isinstance(s, int) and s >= 0 for s in seeds)):
+            raise ConfigError(f"{where}: seeds must be a list of seeds (integers >= 0)")
+        if item["tier"] not in (1, 2):
+            raise ConfigError(f"{where}: tier must be 1 or 2, got {item['tier']!r}")
+        entries.append(Entry(config, seeds, item["tier"], str(item.get("hold") or "")))
+    return entries
+
+
+def write_json(path: Path, value) -> None:
+    """Write JSON whole or not at all (a temporary file renamed into place)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)
+
+
+def record_launch(run_dir: Path, point: Point) -> dict:
+    """Append this launch (time, code, software, devices, model fingerprint) to the run."""
+    from .model import model_fingerprint
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LAUNCHES
+    launches = json.loads(path.read_text()) if path.is_file() else []
+    launch = {"started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds"), **provenance(), "model_fingerprint": model_fingerprint(point.config)}
+    write_json(path, [*launches, launch])
+    return launch
+
+
+def collect(run_dir: Path, runs_root: Path, results: Path) -> Path:
+    """Copy a finished run's text results to the same relative place under ``results``."""
+    target = results / run_dir.relative_to(runs_root)
+    (target / "analysis").mkdir(parents=True, exist_ok=True)
+    sources = [run_dir / name for name in RESULT_FILES]
+    sources += sorted((run_dir / "analysis").glob("epoch_*.json"))
+    for source in sources:
+        if source.is_file():
+            destination = target / source.relative_to(run_dir)
+            tmp = destination.with_name(f".{destination.name}.tmp-{os.getpid()}")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, destination)
+    return target
+
+
+def _python(module: str, *args) -> int:
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)],
+                          cwd=SOURCE_ROOT).returncode
+
+
+def train_point(entry: Entry, point: Point, runs_root: Path) -> int:
+    """Train (or resume) one point in a subprocess, after recording the launch."""
+    record_launch(point.run_dir(runs_root), point)
+    index = [p.index for p in load_points(entry.config, seed=point.seed)].index(point.index)
+    return _python("ei_tf.cli", "--config", entry.config, "--seed", point.seed,
+                   "--index", index, "--out", runs_root)
+
+
+def finish(run_dir: Path, runs_root: Path, results: Path) -> bool:
+    """Analyse every export of a finished run and collect its results; False on failure."""
+    if _python("ei_tf.analyze_cli", "--run", run_dir, "--quiet") != 0:
+        print(f"protocol: analysis of {run_dir} failed; its results are not collected",
+              flush=True)
+        return False
+    print(f"protocol: results of {run_dir} in {collect(run_dir, runs_root, results)}",
+          flush=True)
+    return True
+
+
+def status_lines(entries, runs_root: Path) -> list[str]:
+    lines = []
+    for entry in entries:
+        for point in entry.points():
+            run_dir = point.run_dir(runs_root)
+            state = ("done" if (run_dir / "completed.json").is_file()
+                     else "started" if run_dir.exists() else "-")
+            held = f"  (hold: {entry.hold})" if entry.hold and state != "done" else ""
+            lines.append(f"tier {entry.tier}  {point.label:<40} seed {point.seed}  {state:<7}  "
+                         f"{run_dir}{held}")
+    return lines
+
+
+def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
+        train: bool = True) -> int:
+    """Collect every finished run, then train the unfinished ones in order (see module doc)."""
+    failed: set = set()
+    while True:
+        pending = None
+        for entry in (e for e in entries if e.tier <= max_tier):
+            for point in entry.points():
+                run_dir = point.run_dir(runs_root)
+                key = str(run_dir)
+                if key in failed:
+                    continue
+                if (run_dir / "completed.json").is_file():
+                    if not finish(run_dir, runs_root, results):
+                        failed.add(key)
+                elif pending is None and not entry.hold:
+                    pending = entry, point
+        if pending is None or not train:
+            break
+        entry, point = pending
+        print(f"protocol: training {point.label} seed {point.seed}", flush=True)
+        if train_point(entry, point, runs_root) != 0:
+            print(f"protocol: training of {point.run_dir(runs_root)} failed; going on with "
+                  f"the next run", flush=True)
+            failed.add(str(point.run_dir(runs_root)))
+    if failed:
+        print(f"protocol: {len(failed)} run(s) failed: {', '.join(sorted(failed))}",
+              file=sys.stderr)
+        return 2
+    print("protocol: nothing left to train" if train else "protocol: results collected")
+    return 0
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m ei_tf.protocol",
+        description="Train, analyse and record the reproduction protocol's runs in priority "
+        "order; rerun to resume.")
+    p.add_argument("--protocol", default=str(DEFAULT_PROTOCOL), help="protocol file "
+                   "(default: configs/workstation/protocol.yaml)")
+    p.add_argument("--out", help="root of run directories (default: $EI_TF_RUNS, else "
+                   "~/ei-tf-runs)")
+    p.add_argument("--results", default=str(DEFAULT_RESULTS),
+                   help="where finished runs' text results go (default: docs/reproduction/runs)")
+    p.add_argument("--tier", type=int, choices=(1, 2), default=2,
+                   help="train entries up to this tier (default: 2, all)")
+    p.add_argument("--list", action="store_true", help="print each run's status and exit")
+    p.add_argument("--collect", action="store_true",
+                   help="only analyse and collect finished runs; train nothing")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    runs_root = Path(args.out).expanduser() if args.out else default_runs_root()
+    try:
+        entries = load_protocol(args.protocol)
+        if runs_root.exists() and not runs_root.is_dir():
+            raise ConfigError(f"runs root {runs_root} is not a directory")
+        if args.list:
+            print("\n".join(status_lines(entries, runs_root)))
+            return 0
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"protocol: {args.protocol}; runs under {runs_root}; results to {args.results}",
+          flush=True)
+    return run(entries, runs_root, Path(args.results), args.tier, train=not args.collect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
