@@ -23,13 +23,15 @@ the row's expectation.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ei_tf.figures.common import (Context, Need, connection_density, ei_difference,
-                                  family_types, mean_ci, population_mean, recurrent_areas)
+                                  family_types, mean_ci, pooled_density, pooled_mean,
+                                  population_mean, read_history, recurrent_areas)
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
 UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
@@ -40,6 +42,9 @@ ACCURACY_TOLERANCE = 0.03  # C1: the mean within 3 points of the paper's accurac
 
 STANDARD, STANDARD_EI = "fig2_standard", "fig4_standard_ei"
 INHPN, NOCONSTRAINT = "fig7_standard_inhpn", "fig7_standard_noconstraint"
+GRID = "fig6_standard_channel_grid"
+SHUFFLED = "fig16_standard_shuffled_l2"
+SHUFFLED_FIT = 0.2  # C12: "20-50% accuracy on the [shuffled] training set" (section 3)
 METRIC_NAMES = {"gosi": "gOSI", "orientation_skewness": "orientation skewness",
                 "image_skewness": "image skewness"}
 
@@ -273,14 +278,97 @@ def c10_standard_ei(ctx: Context) -> Claim:
 def c11_no_inhibition(ctx: Context) -> Claim:
     claim = Claim("C11", "Without inhibitory channels accuracy drops moderately with "
                          "BatchNorm, to chance without it",
-                  "moderate drop with BN; chance level without (Figure 17, Appendix L)")
-    for config, expect in (("fig17_standard_no_inh", Expectation("at_least", CHANCE_MARGIN)),
-                           ("fig17_standard_nonorm_no_inh",
-                            Expectation("at_most", CHANCE_MARGIN))):
+                  "with BN: Standard 0.855 -> 0.817, StandardEI 0.842 -> 0.728 (moderate); "
+                  "without BN: Standard 0.837 -> 0.107, StandardEI 0.711 -> 0.122 (chance) "
+                  "(Figure 17, Appendix L)")
+    well_above = Expectation("at_least", CHANCE_MARGIN)
+    for config, expect in (
+            (STANDARD, None), ("fig17_standard_no_inh", well_above),
+            (STANDARD_EI, None), ("fig17_standard_ei_no_inh", well_above),
+            ("fig9c_no_pn_cell_bn", well_above),
+            ("fig17_standard_nonorm_no_inh", Expectation("at_most", CHANCE_MARGIN)),
+            ("fig17_standard_ei_nonorm", well_above),
+            ("fig17_standard_ei_nonorm_no_inh", Expectation("at_most", CHANCE_MARGIN))):
         runs = ctx.runs_for(Need(config, analysis=None))
         claim.runs += _run_dirs(runs)
         claim.rows.append(Row(f"{config} test accuracy", [ctx.accuracy(r) for r in runs],
-                              expect))
+                              expect or Expectation()))
+    return claim
+
+
+def _grid_value(ctx: Context, run, quantity: str) -> float:
+    result = ctx.final(run)
+    areas = recurrent_areas(result)
+    if quantity == "pn_skewness":
+        return pooled_mean(result, areas, ["PN"], "image_skewness")
+    if quantity == "int_skewness":
+        return pooled_mean(result, areas, ["IG", "OG"], "image_skewness")
+    if quantity == "pn_density":
+        return pooled_density(result, areas, ["PN_to_PN"])
+    return pooled_density(result, areas, ["IG_to_PN", "OG_to_PN"])
+
+
+def c7_channel_numbers(ctx: Context) -> Claim:
+    """Paper section 3, "Asymmetry in numbers" (Figure 6): the grid's corners, seed by seed;
+    areas 3 and 4 pooled as in Figure 6."""
+    claim = Claim("C7", "More E (not I) channels make PN more selective and PN->PN sparser; "
+                        "interneuron selectivity stays low",
+                  "PN image skewness up and PN->PN density down with E; Int skewness low for "
+                  "every E, I; Int->PN density falls moderately with I (Figure 6)")
+    runs = ctx.runs_for(Need(GRID))
+    claim.runs = _run_dirs(runs)
+    by_point = {}
+    for run in runs:
+        by_point.setdefault(run.point, {})[run.seed] = run
+    es = sorted({int(p.split("_")[0][1:]) for p in by_point})
+    is_ = sorted({int(p.split("_")[1][1:]) for p in by_point})
+
+    def pairs(a: str, b: str, quantity: str) -> list:
+        seeds = sorted(set(by_point.get(a, {})) & set(by_point.get(b, {})))
+        return [_grid_value(ctx, by_point[a][s], quantity)
+                - _grid_value(ctx, by_point[b][s], quantity) for s in seeds]
+
+    if len(es) < 2 or len(is_) < 2:
+        claim.rows.append(Row("PN image skewness, most minus fewest E channels", [],
+                              Expectation("positive")))
+        return claim
+    (e_lo, e_hi), (i_lo, i_hi) = (es[0], es[-1]), (is_[0], is_[-1])
+    for i in (i_lo, i_hi):
+        hi, lo = f"e{e_hi}_i{i}", f"e{e_lo}_i{i}"
+        claim.rows.append(Row(f"PN image skewness {hi} - {lo}", pairs(hi, lo, "pn_skewness"),
+                              Expectation("positive")))
+        claim.rows.append(Row(f"PN->PN density {hi} - {lo}", pairs(hi, lo, "pn_density"),
+                              Expectation("negative")))
+    for e in (e_lo, e_hi):
+        hi, lo = f"e{e}_i{i_hi}", f"e{e}_i{i_lo}"
+        claim.rows.append(Row(f"PN image skewness {hi} - {lo}", pairs(hi, lo, "pn_skewness")))
+        claim.rows.append(Row(f"Int->PN density {hi} - {lo}", pairs(hi, lo, "int_density"),
+                              Expectation("negative")))
+    for point in sorted(by_point):
+        claim.rows.append(Row(f"{point}: PN - Int image skewness",
+                              [_grid_value(ctx, r, "pn_skewness")
+                               - _grid_value(ctx, r, "int_skewness")
+                               for r in by_point[point].values()], Expectation("positive")))
+    return claim
+
+
+def c12_shuffled_labels(ctx: Context) -> Claim:
+    """Appendix K, Figure 16: training accuracy is measured on the shuffled training labels."""
+    runs, results = _finals(ctx, SHUFFLED)
+    claim = Claim("C12", "On shuffled labels (5,000 images) the network fits part of the "
+                         "training set, and PN still become more selective and sparser",
+                  "20-50% training accuracy (Shuffled_L2: 43.9%), test at chance; PN > Int "
+                  "in image skewness and Int->PN denser than PN->PN, less consistently "
+                  "(Figure 16)", runs=_run_dirs(runs))
+    train = []
+    for run in runs:
+        values = read_history(run.run_dir).get("accuracy", [])
+        train.append(float(values[-1]) if len(values) else math.nan)
+    claim.rows.append(Row("training accuracy (shuffled labels)", train,
+                          Expectation("at_least", SHUFFLED_FIT)))
+    claim.rows.append(Row("test accuracy", [ctx.accuracy(r) for r in runs],
+                          Expectation("at_most", CHANCE_MARGIN)))
+    claim.rows += _selectivity_rows(results, "image_skewness") + _density_rows(results)
     return claim
 
 
@@ -302,8 +390,8 @@ CLAIMS: list[Callable[[Context], Claim]] = [
     lambda ctx: c_selectivity(ctx, "C2", "gosi"),
     lambda ctx: c_selectivity(ctx, "C3", "orientation_skewness"),
     lambda ctx: c_selectivity(ctx, "C4", "image_skewness"),
-    c5_density, c6_early_training, c8_inhpn, c9_noconstraint, c10_standard_ei,
-    c11_no_inhibition, c13_no_weight_decay,
+    c5_density, c6_early_training, c7_channel_numbers, c8_inhpn, c9_noconstraint,
+    c10_standard_ei, c11_no_inhibition, c12_shuffled_labels, c13_no_weight_decay,
 ]
 
 
@@ -337,6 +425,42 @@ def claim_markdown(claim: Claim) -> str:
     return "\n".join(lines)
 
 
+LAUNCHES = "launches.json"  # written by ei_tf.protocol, one record per training launch
+
+
+def model_provenance(run_dirs: Sequence) -> list[str]:
+    """Markdown lines: per run, the commits that trained it and whether the model they trained
+    is the current code's (:func:`ei_tf.model.same_model` on the launch records' model
+    fingerprints against the fingerprint the current code gives the run's config)."""
+    from ei_tf.config import config_from_dict, parse_yaml
+
+    current: dict = {}
+    lines = ["| run | trained by (commits) | model |", "|---|---|---|"]
+    for run_dir in dict.fromkeys(str(r) for r in run_dirs):
+        path = Path(run_dir) / LAUNCHES
+        try:
+            launches = json.loads(path.read_text())
+            config_text = (Path(run_dir) / "config.yaml").read_text()
+        except (OSError, ValueError):
+            lines.append(f"| `{run_dir}` | no launch record | unknown |")
+            continue
+        commits = ", ".join(dict.fromkeys(
+            (launch["code"]["commit"] or "?")[:7] + ("+" if launch["code"]["dirty"] else "")
+            for launch in launches))
+        if config_text not in current:
+            from ei_tf.model import model_fingerprint
+
+            current[config_text] = model_fingerprint(
+                config_from_dict(parse_yaml(config_text), str(path)))
+        from ei_tf.model import same_model
+
+        same = all(same_model(launch["model_fingerprint"], current[config_text])
+                   for launch in launches)
+        lines.append(f"| `{run_dir}` | {commits} | "
+                     f"{'current' if same else '**differs from the current code**'} |")
+    return lines
+
+
 def report_markdown(claims: Sequence[Claim], runs, config_dir) -> str:
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = ["# Claims report", "",
@@ -352,6 +476,13 @@ def report_markdown(claims: Sequence[Claim], runs, config_dir) -> str:
     lines += [f"| {c.id} | {c.verdict} | {c.statement} |" for c in claims]
     lines.append("")
     lines += [claim_markdown(c) for c in claims]
+    lines += ["## Which code trained each run", "",
+              "`+` marks a checkout with uncommitted changes. *current*: every launch of the "
+              "run trained the network the current code builds (same fingerprint: logits of "
+              "the seed-0 network on fixed images); results of a run that *differs* describe "
+              "another model.", ""]
+    lines += model_provenance([r for c in claims for r in c.runs])
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from ei_tf.analysis.pipeline import SCHEMA
 from ei_tf.analyze_cli import analyze_main
 from ei_tf.figures.common import Context
 
-CPU_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "cpu"
+WORKSTATION_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "workstation"
 AREAS = ("area3", "area4")
 
 
@@ -60,7 +60,7 @@ def test_verdicts_follow_the_measured_directions(tmp_path):
         _run(tmp_path, "fig4_standard_ei", seed, 0.4,  # E less selective than I: fails
              [_result(4, 0.2 + shift, 0.9, 0.3, 0.8, family="standard_ei")])
     _run(tmp_path, "fig7_standard_inhpn", 0, 0.4, [_result(4, 2.0, 0.5, 0.9, 0.6)])
-    found = _by_id(claims.evaluate(Context(tmp_path, config_dir=CPU_CONFIGS, partial=True)))
+    found = _by_id(claims.evaluate(Context(tmp_path, config_dir=WORKSTATION_CONFIGS, partial=True)))
 
     assert found["C2"].verdict == found["C4"].verdict == claims.HOLDS
     assert found["C5"].verdict == claims.HOLDS  # I->E > E->E in both families
@@ -93,7 +93,7 @@ def test_report_command_writes_and_prints_markdown(tmp_path, capsys):
         _run(runs, "fig2_standard", seed, 0.4, [_result(0, 0.1, 0.1, 1.0, 1.0),
                                                  _result(4, 2.0, 0.5, 0.3, 0.8)])
     out = tmp_path / "out"
-    assert analyze_main(["--report", "--runs", str(runs), "--configs", str(CPU_CONFIGS),
+    assert analyze_main(["--report", "--runs", str(runs), "--configs", str(WORKSTATION_CONFIGS),
                          "--out", str(out), "--quiet"]) == 0
     text = (out / "report.md").read_text()
     assert text in capsys.readouterr().out
@@ -112,8 +112,8 @@ def test_growth_counts_from_the_first_epoch_where_selectivity_is_defined(tmp_pat
             _result(0, None, 0.1, 1.0, 1.0),  # every principal cell silent at initialization
             _result(1, 0.6 + seed, 0.5, 1.0, 1.0),
             _result(4, 2.0 + seed, 0.5, 1.0, 1.0)])  # densities stay 1: no growth
-    (c6,) = [c for c in claims.evaluate(Context(tmp_path, config_dir=CPU_CONFIGS, partial=True))
-             if c.id == "C6"]
+    ctx = Context(tmp_path, config_dir=WORKSTATION_CONFIGS, partial=True)
+    (c6,) = [c for c in claims.evaluate(ctx) if c.id == "C6"]
     rows = {r.quantity: r.summary()[3] for r in c6.rows}
     assert rows["area3 image-skewness difference PN - Int: epoch 4 minus epoch 1"] == (
         claims.HOLDS)
@@ -121,3 +121,69 @@ def test_growth_counts_from_the_first_epoch_where_selectivity_is_defined(tmp_pat
     assert rows["area3 density difference Int->PN - PN->PN: epoch 4 minus epoch 0"] == (
         claims.FAILS)
     assert "growth counted from epoch 1" in c6.note and c6.verdict == claims.FAILS
+
+
+def test_channel_numbers_compare_grid_corners_seed_by_seed(tmp_path):
+    # PN skewness grows with E (not I), PN->PN sparser with E, Int->PN sparser with I.
+    for seed in (0, 1):
+        for e, i in ((16, 4), (16, 16), (64, 4), (64, 16)):
+            _run(tmp_path, f"fig6_standard_channel_grid__e{e}_i{i}", seed, 0.7, [
+                _result(30, e / 8 + 0.1 * seed, 0.5, 1.0 - e / 100, 1.0 - i / 100)])
+    ctx = Context(tmp_path, config_dir=WORKSTATION_CONFIGS, partial=True)
+    c7 = claims.c7_channel_numbers(ctx)
+    rows = {r.quantity: r for r in c7.rows}
+    pn = rows["PN image skewness e64_i4 - e16_i4"]
+    assert pn.values == pytest.approx([6.0, 6.0]) and pn.summary()[3] == claims.HOLDS
+    assert rows["PN->PN density e64_i16 - e16_i16"].values == pytest.approx([-0.48, -0.48])
+    assert rows["Int->PN density e16_i16 - e16_i4"].summary()[3] == claims.HOLDS
+    assert rows["PN image skewness e64_i16 - e64_i4"].summary()[3] is None  # shown only
+    assert c7.verdict == claims.HOLDS and len(c7.runs) == 8
+
+
+def test_shuffled_labels_read_training_accuracy_from_the_history(tmp_path):
+    for seed, fit in ((0, 0.45), (1, 0.15)):
+        run_dir = _run(tmp_path, "fig16_standard_shuffled_l2", seed, 0.1,
+                       [_result(250, 2.0, 0.5, 0.3, 0.8)])
+        (run_dir / "history.csv").write_text(f"epoch,accuracy,val_accuracy\n0,0.1,0.1\n"
+                                             f"249,{fit},0.1\n")
+    c12 = claims.c12_shuffled_labels(Context(tmp_path, config_dir=WORKSTATION_CONFIGS,
+                                             partial=True))
+    rows = {r.quantity: r for r in c12.rows}
+    fit = rows["training accuracy (shuffled labels)"]
+    assert fit.values == [0.45, 0.15] and fit.summary()[3] == claims.FAILS  # one below 20%
+    assert rows["test accuracy"].summary()[3] == claims.HOLDS
+    assert rows["area3 image skewness PN - IG"].summary()[3] == claims.HOLDS
+
+
+def test_no_inhibition_compares_with_and_without_batchnorm(tmp_path):
+    for seed in (0, 1):
+        _run(tmp_path, "fig17_standard_no_inh", seed, 0.7, [])
+        _run(tmp_path, "fig17_standard_nonorm_no_inh", seed, 0.1 + 0.01 * seed, [])
+    c11 = claims.c11_no_inhibition(Context(tmp_path, config_dir=WORKSTATION_CONFIGS,
+                                           partial=True))
+    rows = {r.quantity: r.summary()[3] for r in c11.rows}
+    assert rows["fig17_standard_no_inh test accuracy"] == claims.HOLDS
+    assert rows["fig17_standard_nonorm_no_inh test accuracy"] == claims.HOLDS
+    assert rows["fig17_standard_ei_no_inh test accuracy"] == claims.TOO_FEW
+    assert rows["fig2_standard test accuracy"] is None  # the reference, shown only
+
+
+def test_report_names_the_code_that_trained_each_run(tmp_path):
+    from ei_tf.config import dump_config, load_config
+    from ei_tf.model import model_fingerprint
+
+    cfg = load_config(WORKSTATION_CONFIGS / "fig2_standard.yaml")
+    current = model_fingerprint(cfg)
+    dirs = []
+    for seed, fingerprint in ((0, current), (1, [v + 1.0 for v in current])):
+        run_dir = _run(tmp_path, "fig2_standard", seed, 0.5, [])
+        (run_dir / "config.yaml").write_text(dump_config(cfg))
+        launch = {"code": {"commit": f"{seed}" * 40, "dirty": bool(seed)},
+                  "model_fingerprint": fingerprint}
+        (run_dir / claims.LAUNCHES).write_text(json.dumps([launch]))
+        dirs.append(run_dir)
+    dirs.append(_run(tmp_path, "fig4_standard_ei", 0, 0.5, []))
+    lines = claims.model_provenance(dirs)
+    assert lines[2] == f"| `{dirs[0]}` | 0000000 | current |"
+    assert lines[3] == f"| `{dirs[1]}` | 1111111+ | **differs from the current code** |"
+    assert lines[4] == f"| `{dirs[2]}` | no launch record | unknown |"

@@ -1,0 +1,170 @@
+"""The workstation-scale protocol: its configs, its file, its runner (``python -m ei_tf.protocol``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ei_tf import protocol
+from ei_tf.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKSTATION = ROOT / "configs" / "workstation"
+PROTOCOL = WORKSTATION / "protocol.yaml"
+CONFIGS = sorted(p for p in WORKSTATION.glob("*.yaml") if p.name != "protocol.yaml")
+
+
+def _seeds(entries, config: str) -> list:
+    return sorted(s for e in entries if e.config.stem == config for s in e.seeds)
+
+
+def test_tier_one_holds_the_runs_every_claim_needs():
+    entries = protocol.load_protocol(PROTOCOL)
+    tier1 = [e for e in entries if e.tier == 1]
+    expected = {"fig2_standard": [0, 1, 2], "fig4_standard_ei": [0, 1],
+                "fig7_standard_inhpn": [0, 1], "fig7_standard_noconstraint": [0, 1],
+                "fig17_standard_no_inh": [0, 1], "fig17_standard_ei_no_inh": [0, 1],
+                "appA_standard_no_weight_decay": [0, 1], "fig16_standard_shuffled_l2": [0, 1]}
+    assert {c: _seeds(tier1, c) for c in expected} == expected
+    assert {e.config.stem for e in tier1} == set(expected)
+    # Standard and StandardEI come first.
+    assert [e.config.stem for e in entries[:4]] == ["fig2_standard", "fig4_standard_ei"] * 2
+    # Every config of the directory is in the protocol, and the reverse.
+    assert {e.config.stem for e in entries} == {p.stem for p in CONFIGS}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_workstation_configs_compress_the_papers_schedule(path):
+    cfg = load_config(path)
+    full = load_config(ROOT / "configs" / path.name)
+    t = cfg.training
+    if cfg.data.shuffled_labels:  # 250 epochs of 40 steps: the paper's own schedule
+        assert (t.epochs, t.lr_boundaries) == (full.training.epochs, full.training.lr_boundaries)
+    else:
+        assert t.epochs >= 30
+        assert t.lr_boundaries == [round(t.epochs * f) for f in (0.4, 0.6, 0.8)]
+        assert {0, 1, 2, 3, 5, 10, 15, 20}.issubset(cfg.export.epochs)
+    # Everything but the schedule, the exports, the seeds and the sweep is the paper's.
+    same = {k for k in ("model", "data") if getattr(cfg, k) == getattr(full, k)}
+    assert same == {"model", "data"} or cfg.sweep
+    assert cfg.model.bn_momentum == 0.997
+    assert (t.learning_rate, t.weight_decay, t.momentum) == (
+        full.training.learning_rate, full.training.weight_decay, full.training.momentum)
+    assert path.read_text().startswith("# python -m ei_tf.protocol")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("runs: []", "top-level 'runs' list"),
+    ("runs:\n  - {config: fig2_standard, seeds: [0]}", "needs config, seeds and tier"),
+    ("runs:\n  - {config: fig2_standard, seeds: [0], tier: 1, when: now}", r"unknown key\(s\) when"),
+    ("runs:\n  - {config: nope, seeds: [0], tier: 1}", "no config"),
+    ("runs:\n  - {config: fig2_standard, seeds: [-1], tier: 1}", "seeds must be"),
+    ("runs:\n  - {config: fig2_standard, seeds: [0], tier: 3}", "tier must be 1 or 2"),
+])
+def test_a_bad_protocol_file_is_one_line_naming_the_entry(tmp_path, text, message):
+    (tmp_path / "fig2_standard.yaml").write_text((WORKSTATION / "fig2_standard.yaml").read_text())
+    path = tmp_path / "protocol.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        protocol.load_protocol(path)
+    assert "\n" not in str(err.value)
+
+
+def _finished_run(root: Path, name: str, seed: int) -> Path:
+    run_dir = root / name / f"seed_{seed}"
+    for sub in ("analysis", "backup", "export/ei_model/1"):
+        (run_dir / sub).mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("name: x\n")
+    (run_dir / "history.csv").write_text("epoch,accuracy\n0,0.5\n")
+    (run_dir / "completed.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    (run_dir / "analysis" / "epoch_1.json").write_text("{}")
+    (run_dir / "export/ei_model/1/saved_model.pb").write_bytes(b"model")
+    (run_dir / "model.keras").write_bytes(b"model")
+    return run_dir
+
+
+def test_collect_copies_text_results_only(tmp_path):
+    run_dir = _finished_run(tmp_path / "runs", "fig2_standard", 0)
+    target = protocol.collect(run_dir, tmp_path / "runs", tmp_path / "results")
+    assert target == tmp_path / "results" / "fig2_standard" / "seed_0"
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert files == ["analysis/epoch_1.json", "completed.json", "config.yaml", "history.csv"]
+
+
+def test_runner_collects_finished_runs_and_trains_the_first_unfinished_in_order(
+        tmp_path, monkeypatch):
+    for name in ("fig2_standard", "fig4_standard_ei"):
+        (tmp_path / f"{name}.yaml").write_text((WORKSTATION / f"{name}.yaml").read_text())
+    path = tmp_path / "protocol.yaml"
+    path.write_text("runs:\n"
+                    "  - {config: fig2_standard, seeds: [0], tier: 1}\n"
+                    "  - {config: fig4_standard_ei, seeds: [0], tier: 1, hold: not yet}\n"
+                    "  - {config: fig2_standard, seeds: [1, 2], tier: 2}\n")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    _finished_run(runs, "fig2_standard", 0)
+    calls = []
+
+    def fake_python(module, *args):  # training "finishes" its run; analysis succeeds
+        calls.append((module, [str(a) for a in args]))
+        if module == "ei_tf.cli":
+            seed = int(args[args.index("--seed") + 1])
+            if seed == 1:
+                return 2  # a failing run is reported and skipped, the next one trained
+            _finished_run(runs, "fig2_standard", seed)
+        return 0
+
+    monkeypatch.setattr(protocol, "_python", fake_python)
+    monkeypatch.setattr(protocol, "record_launch", lambda run_dir, point: None)
+    assert protocol.run(protocol.load_protocol(path), runs, results) == 2
+    trained = [a[a.index("--seed") + 1] for m, a in calls if m == "ei_tf.cli"]
+    assert trained == ["1", "2"]  # the held StandardEI entry is skipped
+    assert (results / "fig2_standard" / "seed_0" / "completed.json").is_file()
+    assert (results / "fig2_standard" / "seed_2" / "completed.json").is_file()
+    assert not (results / "fig2_standard" / "seed_1").exists()
+    lines = protocol.status_lines(protocol.load_protocol(path), runs)
+    assert "done" in lines[0] and "(hold: not yet)" in lines[1] and "-" in lines[2]
+
+
+def test_the_runs_root_defaults_to_ei_tf_runs(monkeypatch, tmp_path):
+    monkeypatch.setenv("EI_TF_RUNS", str(tmp_path))
+    assert protocol.default_runs_root() == tmp_path
+    monkeypatch.delenv("EI_TF_RUNS")
+    assert protocol.default_runs_root() == Path.home() / "ei-tf-runs"
+
+
+def test_a_runs_root_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert protocol.main(["--out", str(tmp_path / "f"), "--list"]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_record_launch_names_the_code_and_the_model(tmp_path):
+    from ei_tf.sweep import load_points
+
+    (point,) = load_points(ROOT / "configs" / "quickstart.yaml", seed=0)
+    protocol.record_launch(tmp_path, point)
+    protocol.record_launch(tmp_path, point)
+    launches = json.loads((tmp_path / protocol.LAUNCHES).read_text())
+    assert len(launches) == 2
+    assert launches[0]["software"]["tensorflow"] and launches[0]["devices"]["cpu"]
+    assert len(launches[0]["model_fingerprint"]) == 2 * 2 * point.config.data.num_classes
+    assert launches[0]["model_fingerprint"] == launches[1]["model_fingerprint"]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary left
+
+
+def test_the_fingerprint_tells_models_apart():
+    from ei_tf.model import model_fingerprint, same_model
+
+    cfg = load_config(ROOT / "configs" / "quickstart.yaml")
+    base = model_fingerprint(cfg)
+    assert same_model(base, model_fingerprint(cfg))
+    for change in ("model.sign_constraint=none", "model.principal=inhibitory",
+                   "model.readout=sum"):
+        other = model_fingerprint(load_config(ROOT / "configs" / "quickstart.yaml", [change]))
+        assert not same_model(base, other), change
+    # What does not change the network leaves the fingerprint alone.
+    assert same_model(base, model_fingerprint(load_config(
+        ROOT / "configs" / "quickstart.yaml", ["training.learning_rate=0.05"])))
