@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from ei_tf.provenance import LAUNCHES, wall_seconds
 from ei_tf.figures.common import (Context, Need, connection_density, ei_difference,
                                   family_types, mean_ci, pooled_density, pooled_mean,
                                   population_mean, read_history, recurrent_areas)
@@ -425,9 +426,6 @@ def claim_markdown(claim: Claim) -> str:
     return "\n".join(lines)
 
 
-LAUNCHES = "launches.json"  # written by ei_tf.protocol, one record per training launch
-
-
 def model_provenance(run_dirs: Sequence) -> list[str]:
     """Markdown lines: per run, the commits that trained it and whether the model they trained
     is the current code's (:func:`ei_tf.model.same_model` on the launch records' model
@@ -435,14 +433,14 @@ def model_provenance(run_dirs: Sequence) -> list[str]:
     from ei_tf.config import config_from_dict, parse_yaml
 
     current: dict = {}
-    lines = ["| run | trained by (commits) | model |", "|---|---|---|"]
+    lines = ["| run | trained by (commits) | model | wall hours | CPU |", "|---|---|---|---|---|"]
     for run_dir in dict.fromkeys(str(r) for r in run_dirs):
         path = Path(run_dir) / LAUNCHES
         try:
             launches = json.loads(path.read_text())
             config_text = (Path(run_dir) / "config.yaml").read_text()
         except (OSError, ValueError):
-            lines.append(f"| `{run_dir}` | no launch record | unknown |")
+            lines.append(f"| `{run_dir}` | no launch record | unknown | | |")
             continue
         commits = ", ".join(dict.fromkeys(
             (launch["code"]["commit"] or "?")[:7] + ("+" if launch["code"]["dirty"] else "")
@@ -456,8 +454,11 @@ def model_provenance(run_dirs: Sequence) -> list[str]:
 
         same = all(same_model(launch["model_fingerprint"], current[config_text])
                    for launch in launches)
+        cpus = ", ".join(dict.fromkeys(launch["devices"]["cpu"] for launch in launches
+                                       if launch.get("devices")))
         lines.append(f"| `{run_dir}` | {commits} | "
-                     f"{'current' if same else '**differs from the current code**'} |")
+                     f"{'current' if same else '**differs from the current code**'} | "
+                     f"{wall_seconds(launches) / 3600:.2f} | {cpus} |")
     return lines
 
 

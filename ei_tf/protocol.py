@@ -36,13 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ConfigError, parse_yaml
-from .provenance import provenance
+from .provenance import LAUNCHES, provenance
 from .sweep import Point, load_points
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROTOCOL = SOURCE_ROOT / "configs" / "workstation" / "protocol.yaml"
 DEFAULT_RESULTS = SOURCE_ROOT / "docs" / "reproduction" / "runs"
-LAUNCHES = "launches.json"
 RESULT_FILES = ("config.yaml", "history.csv", "completed.json", LAUNCHES)
 _ENTRY_KEYS = {"config", "seeds", "tier", "hold"}
 
@@ -103,15 +102,44 @@ def write_json(path: Path, value) -> None:
     os.replace(tmp, path)
 
 
+def _utc(timestamp: float | None = None) -> str:
+    moment = (datetime.datetime.now(datetime.timezone.utc) if timestamp is None else
+              datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc))
+    return moment.isoformat(timespec="seconds")
+
+
+def _launches(run_dir: Path) -> list:
+    path = run_dir / LAUNCHES
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def close_launches(run_dir: Path, returncode: int | None = None) -> None:
+    """Give the run's last launch its end: now with ``returncode`` when the runner saw it end,
+    else (the session was stopped) the time of the last completed epoch's record
+    (``completed.json``, else ``history.csv``), which ends the time that counted."""
+    launches = _launches(run_dir)
+    if not launches or "ended_utc" in launches[-1]:
+        return
+    last = launches[-1]
+    if returncode is not None:
+        last.update(ended_utc=_utc(), returncode=returncode)
+    else:
+        started = datetime.datetime.fromisoformat(last["started_utc"]).timestamp()
+        marks = [p.stat().st_mtime for p in (run_dir / "completed.json", run_dir / "history.csv")
+                 if p.is_file()]
+        end = max([m for m in marks if m >= started], default=started)
+        last.update(ended_utc=_utc(end), returncode=None)
+    write_json(run_dir / LAUNCHES, launches)
+
+
 def record_launch(run_dir: Path, point: Point) -> dict:
     """Append this launch (time, code, software, devices, model fingerprint) to the run."""
     from .model import model_fingerprint
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LAUNCHES
-    launches = json.loads(path.read_text()) if path.is_file() else []
-    launch = {"started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-        timespec="seconds"), **provenance(), "model_fingerprint": model_fingerprint(point.config)}
-    write_json(path, [*launches, launch])
+    close_launches(run_dir)
+    launch = {"started_utc": _utc(), **provenance(),
+              "model_fingerprint": model_fingerprint(point.config)}
+    write_json(run_dir / LAUNCHES, [*_launches(run_dir), launch])
     return launch
 
 
@@ -137,14 +165,18 @@ def _python(module: str, *args) -> int:
 
 def train_point(entry: Entry, point: Point, runs_root: Path) -> int:
     """Train (or resume) one point in a subprocess, after recording the launch."""
-    record_launch(point.run_dir(runs_root), point)
+    run_dir = point.run_dir(runs_root)
+    record_launch(run_dir, point)
     index = [p.index for p in load_points(entry.config, seed=point.seed)].index(point.index)
-    return _python("ei_tf.cli", "--config", entry.config, "--seed", point.seed,
-                   "--index", index, "--out", runs_root)
+    returncode = _python("ei_tf.cli", "--config", entry.config, "--seed", point.seed,
+                         "--index", index, "--out", runs_root)
+    close_launches(run_dir, returncode)
+    return returncode
 
 
 def finish(run_dir: Path, runs_root: Path, results: Path) -> bool:
     """Analyse every export of a finished run and collect its results; False on failure."""
+    close_launches(run_dir)
     if _python("ei_tf.analyze_cli", "--run", run_dir, "--quiet") != 0:
         print(f"protocol: analysis of {run_dir} failed; its results are not collected",
               flush=True)

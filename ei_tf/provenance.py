@@ -7,6 +7,7 @@ CPU model and, when TensorFlow is already imported, the GPUs it sees.
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import subprocess
@@ -14,6 +15,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+LAUNCHES = "launches.json"  # a run's training launches (ei_tf.protocol), one record each
 PACKAGES = ("ei-tf", "tensorflow", "keras", "numpy", "scipy", "tensorflow-datasets")
 
 
@@ -78,3 +80,11 @@ def devices() -> dict:
 def provenance() -> dict:
     """Everything above in one record, for ``completed.json`` and result files."""
     return {"code": code_version(), "software": software_versions(), "devices": devices()}
+
+
+def wall_seconds(launches: list) -> float:
+    """Wall time of the ended launches of a run (``launches.json``): start to end, start-up
+    included."""
+    return sum(datetime.datetime.fromisoformat(x["ended_utc"]).timestamp()
+               - datetime.datetime.fromisoformat(x["started_utc"]).timestamp()
+               for x in launches if x.get("ended_utc"))

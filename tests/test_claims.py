@@ -179,11 +179,13 @@ def test_report_names_the_code_that_trained_each_run(tmp_path):
         run_dir = _run(tmp_path, "fig2_standard", seed, 0.5, [])
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         launch = {"code": {"commit": f"{seed}" * 40, "dirty": bool(seed)},
-                  "model_fingerprint": fingerprint}
+                  "model_fingerprint": fingerprint, "devices": {"cpu": "X"},
+                  "started_utc": "2026-12-01T10:00:00+00:00",
+                  "ended_utc": "2026-12-01T11:30:00+00:00"}
         (run_dir / claims.LAUNCHES).write_text(json.dumps([launch]))
         dirs.append(run_dir)
     dirs.append(_run(tmp_path, "fig4_standard_ei", 0, 0.5, []))
     lines = claims.model_provenance(dirs)
-    assert lines[2] == f"| `{dirs[0]}` | 0000000 | current |"
-    assert lines[3] == f"| `{dirs[1]}` | 1111111+ | **differs from the current code** |"
-    assert lines[4] == f"| `{dirs[2]}` | no launch record | unknown |"
+    assert lines[2] == f"| `{dirs[0]}` | 0000000 | current | 1.50 | X |"
+    assert lines[3] == f"| `{dirs[1]}` | 1111111+ | **differs from the current code** | 1.50 | X |"
+    assert lines[4] == f"| `{dirs[2]}` | no launch record | unknown | | |"

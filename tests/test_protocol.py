@@ -1,4 +1,4 @@
-"""The workstation-scale protocol: its configs, its file, its runner (``python -m ei_tf.protocol``)."""
+"""The workstation-scale protocol: its configs, its file and its runner (``ei_tf.protocol``)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def test_workstation_configs_compress_the_papers_schedule(path):
 @pytest.mark.parametrize("text, message", [
     ("runs: []", "top-level 'runs' list"),
     ("runs:\n  - {config: fig2_standard, seeds: [0]}", "needs config, seeds and tier"),
-    ("runs:\n  - {config: fig2_standard, seeds: [0], tier: 1, when: now}", r"unknown key\(s\) when"),
+    ("runs:\n  - {config: fig2_standard, seeds: [0], tier: 1, when: now}",
+     r"unknown key\(s\) when"),
     ("runs:\n  - {config: nope, seeds: [0], tier: 1}", "no config"),
     ("runs:\n  - {config: fig2_standard, seeds: [-1], tier: 1}", "seeds must be"),
     ("runs:\n  - {config: fig2_standard, seeds: [0], tier: 3}", "tier must be 1 or 2"),
@@ -168,3 +169,22 @@ def test_the_fingerprint_tells_models_apart():
     # What does not change the network leaves the fingerprint alone.
     assert same_model(base, model_fingerprint(load_config(
         ROOT / "configs" / "quickstart.yaml", ["training.learning_rate=0.05"])))
+
+
+def test_a_launch_ends_when_the_runner_sees_it_end_or_at_the_last_completed_epoch(tmp_path):
+    from ei_tf.provenance import wall_seconds
+
+    start = "2026-12-01T10:00:00+00:00"
+    protocol.write_json(tmp_path / protocol.LAUNCHES, [{"started_utc": start}])
+    history = tmp_path / "history.csv"
+    history.write_text("epoch\n0\n")
+    end = 1796119200.0 + 5400  # 11:30 UTC: the session stopped after this epoch
+    os.utime(history, (end, end))
+    protocol.close_launches(tmp_path)  # the session was stopped: no end was recorded
+    (launch,) = json.loads((tmp_path / protocol.LAUNCHES).read_text())
+    assert launch["ended_utc"] == "2026-12-01T11:30:00+00:00" and launch["returncode"] is None
+    assert wall_seconds([launch]) == 5400
+    protocol.write_json(tmp_path / protocol.LAUNCHES, [launch, {"started_utc": start}])
+    protocol.close_launches(tmp_path, returncode=0)
+    second = json.loads((tmp_path / protocol.LAUNCHES).read_text())[1]
+    assert second["returncode"] == 0 and second["ended_utc"] > start
