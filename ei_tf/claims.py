@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ei_tf.figures.common import (Context, Need, connection_density, ei_difference,
-                                  family_types, mean_ci, population_mean, recurrent_areas)
+                                  ei_difference_area_mean, family_types, mean_ci,
+                                  population_mean, recurrent_areas)
+from ei_tf.figures.fig7 import variant_need
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
 UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
@@ -39,7 +41,9 @@ CHANCE_MARGIN = 0.2  # CIFAR10 chance is 0.1: "near chance" below, "well above" 
 ACCURACY_TOLERANCE = 0.03  # C1: the mean within 3 points of the paper's accuracy
 
 STANDARD, STANDARD_EI = "fig2_standard", "fig4_standard_ei"
-INHPN, NOCONSTRAINT = "fig7_standard_inhpn", "fig7_standard_noconstraint"
+# Standard InhPN / NoConstraint: configs/fig7_<variant>.yaml's point ``standard``, or the
+# single-family fig7_standard_<variant>.yaml (Figure 7's runs).
+INHPN, NOCONSTRAINT = variant_need("inhpn", "standard"), variant_need("noconstraint", "standard")
 METRIC_NAMES = {"gosi": "gOSI", "orientation_skewness": "orientation skewness",
                 "image_skewness": "image skewness"}
 
@@ -114,8 +118,9 @@ class Claim:
 # Per-network quantities
 
 
-def _finals(ctx: Context, config: str):
-    runs = ctx.runs_for(Need(config))
+def _finals(ctx: Context, need):
+    """The runs of ``need`` (a Need or a config stem) and their final analyses."""
+    runs = ctx.runs_for(need if isinstance(need, Need) else Need(need))
     return runs, [ctx.final(run) for run in runs]
 
 

@@ -81,11 +81,17 @@ class Need:
         analysis: ``"final"`` (the last exported epoch's analysis), ``"all"`` (every exported
             epoch) or None (only ``completed.json`` / ``history.csv``).
         points: sweep point names to use (None: every point of the sweep).
+        same_as: stems of configs that train the same network under another name (e.g.
+            ``fig7_standard_inhpn`` for the point ``standard`` of ``fig7_inhpn``); only for a
+            need of one network. For each seed the first finished run counts, in the order
+            ``config``, then ``same_as``; a run of the same network and seed under a later
+            name is then left out (and logged), so no network is counted twice.
     """
 
     config: str
     analysis: Optional[str] = "final"
     points: Optional[tuple] = None
+    same_as: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,9 @@ class Context:
         self.data_dir = data_dir
         self.verbose = verbose
         self.config_dir = Path(config_dir) if config_dir else REPO_CONFIGS
+        self.constant_skewness = constant_skewness
         self._results: dict = {}
+        self._noted: set = set()
 
     # ---- run directories
 
@@ -142,6 +150,27 @@ class Context:
         return path
 
     def runs_for(self, need: Need) -> list[Run]:
+        if not need.same_as:
+            return [run for run in self._declared(need)
+                    if not self.partial or self._usable(run, need)]
+        names = [need.config, *need.same_as]
+        present = [c for c in names if (self.config_dir / f"{c}.yaml").is_file()]
+        if not present and not self.partial:
+            self.config_path(need.config)  # raises: the config does not exist
+        by_seed: dict = {}
+        for config in present:
+            source = need if config == need.config else Need(config, need.analysis)
+            for run in self._declared(source):
+                by_seed.setdefault(run.seed, []).append(run)
+        out = []
+        for seed in sorted(by_seed):
+            run = self._choose(by_seed[seed])
+            if not self.partial or self._usable(run, need):
+                out.append(run)
+        return out
+
+    def _declared(self, need: Need) -> list[Run]:
+        """The runs ``need.config`` declares (its points and seeds), finished or not."""
         if self.partial and not (self.config_dir / f"{need.config}.yaml").is_file():
             return []
         points = _points(str(self.config_path(need.config)))
@@ -161,6 +190,19 @@ class Context:
             if unknown:
                 raise FigureError(f"{need.config}: no sweep point named {unknown[0]}")
         return out
+
+    def _choose(self, runs: list[Run]) -> Run:
+        """Of the runs of one network and seed under several names: the first finished, else
+        the first started (to be resumed), else the first name's (to be trained)."""
+        finished = [r for r in runs if (r.run_dir / "completed.json").is_file()]
+        started = [r for r in runs if r.run_dir.exists()]
+        chosen = (finished or started or runs)[0]
+        for other in finished[1:]:
+            if (chosen.run_dir, other.run_dir) not in self._noted:
+                self._noted.add((chosen.run_dir, other.run_dir))
+                log(f"{other.run_dir} trains the same network and seed as "
+                    f"{chosen.run_dir}; using the latter")
+        return chosen
 
     def command(self, run: Run) -> str:
         config = self.config_path(run.config)
@@ -377,7 +419,12 @@ def pooled_density(result: dict, areas: Sequence[str], kinds: Sequence[str],
 def ei_difference(result: dict, areas: Optional[Sequence[str]] = None) -> tuple[float, float]:
     """Figure 4's summary of one network: (image-skewness difference PN - Int, density
     difference Int->PN - PN->PN), neurons and connections pooled over ``areas`` (all
-    recurrent areas by default) and over the interneuron types (IG and OG, or I)."""
+    recurrent areas by default) and over the interneuron types (IG and OG, or I).
+
+    Figures 4 and 9 show areas 3 and 4 "combined" (paper section 2) without saying how; here
+    every neuron and every channel-to-channel connection counts once, so area 4, with twice
+    the channels, weighs more than area 3. :func:`ei_difference_area_mean` is the other
+    reading (each area once); the claims report gives both."""
     types = family_types(result)
     areas = list(areas) if areas is not None else recurrent_areas(result)
     skew = (pooled_mean(result, areas, [types["pn"]], "image_skewness")
@@ -385,6 +432,18 @@ def ei_difference(result: dict, areas: Optional[Sequence[str]] = None) -> tuple[
     dens = (pooled_density(result, areas, types["int_pn"])
             - pooled_density(result, areas, [types["pn_pn"]]))
     return skew, dens
+
+
+def ei_difference_area_mean(result: dict,
+                            areas: Optional[Sequence[str]] = None) -> tuple[float, float]:
+    """:func:`ei_difference` of each area alone, averaged over ``areas`` unweighted (NaN when
+    an area's value is)."""
+    areas = list(areas) if areas is not None else recurrent_areas(result)
+    if not areas:
+        return float("nan"), float("nan")
+    per_area = np.array([ei_difference(result, [area]) for area in areas], np.float64)
+    skew, dens = per_area.mean(axis=0)
+    return float(skew), float(dens)
 
 
 def population_mean(result: dict, key: str, metric: str) -> float:
