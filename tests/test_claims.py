@@ -106,15 +106,36 @@ def test_report_rejects_a_missing_config_directory(tmp_path, capsys):
     assert "no such directory" in capsys.readouterr().err
 
 
-def test_growth_counts_from_the_first_epoch_where_selectivity_is_defined(tmp_path):
+def _silent_at_initialization(root):
+    """Two Standard runs whose principal cells are all silent at epoch 0 (their skewness
+    values stored as undefined, as before the reading of constant neurons was an option)."""
     for seed in (0, 1):
-        _run(tmp_path, "fig2_standard", seed, 0.4, [
+        _run(root, "fig2_standard", seed, 0.4, [
             _result(0, None, 0.1, 1.0, 1.0),  # every principal cell silent at initialization
             _result(1, 0.6 + seed, 0.5, 1.0, 1.0),
             _result(4, 2.0 + seed, 0.5, 1.0, 1.0)])  # densities stay 1: no growth
-    (c6,) = [c for c in claims.evaluate(Context(tmp_path, config_dir=CPU_CONFIGS, partial=True))
-             if c.id == "C6"]
-    rows = {r.quantity: r.summary()[3] for r in c6.rows}
+
+
+def _c6(root, **kwargs):
+    (c6,) = [c for c in claims.evaluate(Context(root, config_dir=CPU_CONFIGS, partial=True,
+                                                **kwargs)) if c.id == "C6"]
+    return c6, {r.quantity: r.summary() for r in c6.rows}
+
+
+def test_silent_cells_score_skewness_zero_by_default(tmp_path):
+    _silent_at_initialization(tmp_path)
+    c6, rows = _c6(tmp_path)
+    growth = rows["area3 image-skewness difference PN - Int: epoch 4 minus epoch 0"]
+    # PN - Int at epoch 0 is 0 - 0.1; at epoch 4 2.0 + seed - 0.5
+    assert growth[0] == pytest.approx(1.5 + 0.1 + 0.5) and growth[3] == claims.HOLDS
+    assert rows["area3 image-skewness difference PN - Int, epoch 0"][0] == pytest.approx(-0.1)
+    assert "undefined" not in c6.note
+
+
+def test_growth_counts_from_the_first_epoch_where_selectivity_is_defined(tmp_path):
+    _silent_at_initialization(tmp_path)
+    c6, summaries = _c6(tmp_path, constant_skewness="undefined")
+    rows = {quantity: summary[3] for quantity, summary in summaries.items()}
     assert rows["area3 image-skewness difference PN - Int: epoch 4 minus epoch 1"] == (
         claims.HOLDS)
     assert rows["area3 image-skewness difference PN - Int, epoch 0"] is None  # shown only

@@ -28,8 +28,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ei_tf.analysis.pipeline import (ANALYSIS_DIR, EXPORT_DIR, find_exports,  # noqa: E402
-                                     load_result, result_path)
+from ei_tf.analysis.pipeline import (EXPORT_DIR, find_exports, load_stored,  # noqa: E402
+                                     result_path, stored_epochs)
+from ei_tf.analysis.selectivity import DEFAULT_CONSTANT_SKEWNESS  # noqa: E402
 from ei_tf.analysis.recording import AnalysisError  # noqa: E402
 from ei_tf.analysis.stats import bootstrap_ci  # noqa: E402
 
@@ -127,9 +128,12 @@ class Context:
 
     def __init__(self, runs="runs", seeds: Optional[Sequence[int]] = None,
                  n_images: Optional[int] = None, data_dir: Optional[str] = None,
-                 verbose: bool = False, config_dir=None, partial: bool = False):
+                 verbose: bool = False, config_dir=None, partial: bool = False,
+                 constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS):
         """``partial``: draw from the finished runs there are, leaving out configs absent
-        from ``config_dir`` and unfinished runs, instead of asking for the missing ones."""
+        from ``config_dir`` and unfinished runs, instead of asking for the missing ones.
+        ``constant_skewness``: the analysis' reading of constant responses (``"zero"`` or
+        ``"undefined"``, :data:`ei_tf.analysis.selectivity.CONSTANT_SKEWNESS`)."""
         self.runs = Path(runs)
         self.partial = partial
         self.seeds = None if seeds is None else [int(s) for s in seeds]
@@ -236,9 +240,8 @@ class Context:
         return (run.run_dir / "completed.json").is_file() and (
             not need.analysis or self._analysable(run.run_dir))
 
-    @staticmethod
-    def _analysable(run_dir: Path) -> bool:
-        return bool(_exports(run_dir)) or any((run_dir / ANALYSIS_DIR).glob("epoch_*.json"))
+    def _analysable(self, run_dir: Path) -> bool:
+        return bool(_exports(run_dir)) or bool(stored_epochs(run_dir, self.constant_skewness))
 
     def check(self, figure: int, needs: Sequence[Need]) -> None:
         if self.partial:
@@ -262,12 +265,7 @@ class Context:
         exports = _exports(run_dir)
         if exports:
             return list(exports)
-        epochs = []
-        for path in (run_dir / ANALYSIS_DIR).glob("epoch_*.json"):
-            digits = path.stem[len("epoch_"):]
-            if digits.isdigit():
-                epochs.append(int(digits))
-        return sorted(epochs)
+        return stored_epochs(run_dir, self.constant_skewness)
 
     def _load(self, run: Run, epochs: list[int]) -> dict[int, dict]:
         todo = [e for e in epochs if (run.run_dir, e) not in self._results]
@@ -278,15 +276,17 @@ class Context:
 
                 _import_tensorflow_quietly()
                 for item in analyze_run(run.run_dir, todo, n_images=self.n_images,
-                                        data_dir=self.data_dir, verbose=self.verbose):
+                                        data_dir=self.data_dir, verbose=self.verbose,
+                                        constant_skewness=self.constant_skewness):
                     self._results[(run.run_dir, item.epoch)] = item.result
             else:
                 for e in todo:
-                    result = load_result(result_path(run.run_dir, e))
+                    result = load_stored(run.run_dir, e, self.constant_skewness)
                     if result is None:
-                        raise FigureError(f"{result_path(run.run_dir, e)} is missing or "
-                                          f"unreadable and {run.run_dir} has no export to "
-                                          f"recompute it from")
+                        path = result_path(run.run_dir, e, self.constant_skewness)
+                        raise FigureError(f"{path} is missing, unreadable or of another "
+                                          f"reading of constant responses, and "
+                                          f"{run.run_dir} has no export to recompute it from")
                     self._results[(run.run_dir, e)] = result
         return {e: self._results[(run.run_dir, e)] for e in epochs}
 
