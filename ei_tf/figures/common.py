@@ -184,10 +184,8 @@ class Context:
                 continue
             if self.seeds is not None and p.seed not in self.seeds:
                 continue
-            run = Run(need.config, p.name, p.seed, p.index, p.run_dir(self.runs),
-                      bool(p.name))
-            if not self.partial or self._usable(run, need):
-                out.append(run)
+            out.append(Run(need.config, p.name, p.seed, p.index, p.run_dir(self.runs),
+                           bool(p.name)))
         if need.points is not None:
             known = {p.name for p in points}
             unknown = [n for n in need.points if n not in known]
