@@ -1,6 +1,7 @@
 """The paper's claims measured on a set of runs: ``analyze.py --report`` writes ``report.md``.
 
-Each claim (C1-C13 of the reproduction protocol, docs/reproduction.md) is a list of rows; a row
+Each claim (C1-C13 of the reproduction protocol, docs/reproduction.md, and F4, Figure 4's
+summary under both readings of "areas combined") is a list of rows; a row
 is one quantity per network (seed), e.g. the area-3 gOSI difference PN - IG, with its mean and
 95% percentile-bootstrap confidence interval over networks, and what the paper leads one to
 expect of it. Verdicts:
@@ -202,6 +203,27 @@ def c5_density(ctx: Context) -> Claim:
     return claim
 
 
+def f4_summary(ctx: Context) -> Claim:
+    claim = Claim("F4", "Figure 4's summary: PN (E) more selective and less densely connected "
+                        "than the interneurons, areas 3 and 4 combined",
+                  "positive skewness and density differences for every network (Figures 4, 9)",
+                  note="'pooled' counts every neuron and connection of both areas once, as "
+                       "Figures 4 and 9 draw it (area 4, with twice the channels, weighs "
+                       "more); the paper says only 'combined', so 'mean of the areas' gives "
+                       "the unweighted mean of the per-area values too")
+    for label, config in (("Standard", STANDARD), ("StandardEI", STANDARD_EI)):
+        runs, results = _finals(ctx, config)
+        claim.runs += _run_dirs(runs)
+        for index, quantity in ((0, "image-skewness difference PN - Int"),
+                                (1, "density difference Int->PN - PN->PN")):
+            for how, summary in (("pooled", ei_difference),
+                                 ("mean of the areas", ei_difference_area_mean)):
+                claim.rows.append(Row(f"{label} {quantity}, areas {how}",
+                                      [summary(r)[index] for r in results],
+                                      Expectation("positive")))
+    return claim
+
+
 def c6_early_training(ctx: Context) -> Claim:
     claim = Claim("C6", "Differences are small at initialization and grow in early training",
                   "selectivity near 0 and density near 1 at first; differences substantial "
@@ -307,7 +329,7 @@ CLAIMS: list[Callable[[Context], Claim]] = [
     lambda ctx: c_selectivity(ctx, "C2", "gosi"),
     lambda ctx: c_selectivity(ctx, "C3", "orientation_skewness"),
     lambda ctx: c_selectivity(ctx, "C4", "image_skewness"),
-    c5_density, c6_early_training, c8_inhpn, c9_noconstraint, c10_standard_ei,
+    c5_density, f4_summary, c6_early_training, c8_inhpn, c9_noconstraint, c10_standard_ei,
     c11_no_inhibition, c13_no_weight_decay,
 ]
 

@@ -69,6 +69,12 @@ def test_verdicts_follow_the_measured_directions(tmp_path):
     assert found["C6"].verdict == claims.HOLDS  # density 1 at epoch 0, differences grow
     assert found["C8"].verdict == claims.TOO_FEW  # one InhPN seed
     assert found["C9"].verdict == found["C11"].verdict == claims.TOO_FEW  # no runs
+    f4 = {r.quantity: r.summary() for r in found["F4"].rows}
+    assert len(f4) == 8 and found["F4"].verdict == claims.FAILS  # StandardEI: E < I
+    pooled = f4["Standard image-skewness difference PN - Int, areas pooled"]
+    assert pooled[0] == pytest.approx(1.55) and pooled[3] == claims.HOLDS
+    mean = f4["StandardEI density difference Int->PN - PN->PN, areas mean of the areas"]
+    assert mean[0] == pytest.approx(0.5) and mean[3] == claims.HOLDS
     row = found["C2"].rows[0]
     assert row.quantity == "area3 gOSI PN - IG"
     mean, low, high, verdict = row.summary()

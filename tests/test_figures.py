@@ -237,7 +237,7 @@ def test_missing_run_prints_train_commands(tmp_path, sources, capsys):
                  if p.name == "e8_i32" and p.seed == 1)
     assert len(commands) == 2, captured.out
     assert commands[0].startswith("python train.py --config ")
-    assert commands[0].endswith(f"fig7_standard_inhpn.yaml --seed 1 --out {tmp_path / 'runs'}")
+    assert commands[0].endswith(f"fig7_inhpn.yaml --index 2 --out {tmp_path / 'runs'}")
     assert commands[1].endswith(f"fig6_standard_channel_grid.yaml --index {index} --out "
                                 f"{tmp_path / 'runs'}")
     assert "figure 13: 1 run(s) missing" in captured.err
@@ -305,6 +305,9 @@ def test_ei_difference_pools_areas_and_interneuron_types():
     assert dens == pytest.approx(int_pn - pn_pn)
     only3 = ei_difference(result, ["area3"])
     assert only3 == pytest.approx((2.0 - 1.0, 0.75 - 0.1))
+    # the other reading of "areas combined": each area once (area 4 alone: 1.0, 0.75 - 0.4)
+    assert ei_difference_area_mean(result) == pytest.approx((1.0, (0.65 + 0.35) / 2))
+    assert dens != pytest.approx(0.5)  # pooled, area 4 weighs more
     assert pooled_density(result, ["area5"], ["PN_to_PN"]) != pooled_density(
         result, ["area5"], ["PN_to_PN"])  # NaN without connections
 
