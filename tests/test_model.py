@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import CONFIGS
 from ei_tf.cells import AreaCell
-from ei_tf.config import load_config
-from ei_tf.layers import StepBatchNorm
+from ei_tf.config import ConfigError, load_config
+from ei_tf.layers import CellDropout, StepBatchNorm
 from ei_tf.model import build_model, connectivity_kernels, recurrent_areas
 from ei_tf.training import compile_model, learning_rate_schedule
 
@@ -237,3 +238,32 @@ def test_mixed_bfloat16_computes_the_float32_network_in_bfloat16(family, tmp_pat
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert {a.compute_dtype for a in recurrent_areas(loaded)} == {"bfloat16"}
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), mixed.predict(x, verbose=0))
+
+
+def test_cell_dropout_at_inference_only_when_asked():
+    x = np.ones((2, 4, 4, 8), "float32")
+    np.testing.assert_array_equal(CellDropout(0.5)(x, training=False), x)
+    always = CellDropout(0.5, at_inference=True, seed=1)
+    y = np.asarray(always(x, training=False))
+    assert set(np.unique(y)) == {0.0, 2.0}  # dropped, and the kept units scaled by 1 / 0.5
+    assert CellDropout.from_config(always.get_config()).at_inference
+
+
+@pytest.mark.parametrize("at_inference", [False, True])
+def test_dropout_at_inference_switch(at_inference):
+    """PNCellDrpt_AddOGDrpt: inference is deterministic unless model.dropout_at_inference
+    keeps the dropouts on, as the authors' tf.nn.dropout did."""
+    sets = SMALL + ["model.normalization=cell_dropout", "model.og_dropout=true",
+                    f"model.dropout_at_inference={str(at_inference).lower()}"]
+    model = build_model(load_config(sets=sets))
+    drops = [layer for area in recurrent_areas(model)
+             for layer in (area.cell.cell_state_norm, area.cell.og_drop)]
+    assert all(isinstance(d, CellDropout) and d.at_inference == at_inference for d in drops)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    first, second = (np.asarray(model(x, training=False)) for _ in range(2))
+    assert np.array_equal(first, second) != at_inference
+
+
+def test_dropout_at_inference_needs_a_dropout():
+    with pytest.raises(ConfigError, match="dropout_at_inference needs a dropout"):
+        load_config(sets=["model.dropout_at_inference=true"])
