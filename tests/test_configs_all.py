@@ -15,6 +15,7 @@ from ei_tf.model import build_model
 from ei_tf.sweep import load_points
 
 ALL = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+AUTHORS_GRID = [1, 4, 16, 64, 256]  # the authors' NoNorm E x I grid (Fig 17c), 5 seeds
 
 
 def trainable(cfg) -> int:
@@ -100,12 +101,16 @@ def test_channel_grids_contain_the_papers_networks():
             ("fig6_standard_channel_grid.yaml", standard, counts),
             ("fig6_standard_ei_channel_grid.yaml", standard_ei, counts),
             ("fig17_standard_nonorm_channel_grid.yaml", None, [0, 1] + counts),
-            ("fig17_standard_ei_nonorm_channel_grid.yaml", None, [0, 1] + counts)]:
+            ("fig17_standard_ei_nonorm_channel_grid.yaml", None, [0, 1] + counts),
+            ("fig17_standard_nonorm_authors_channel_grid.yaml", None, AUTHORS_GRID),
+            ("fig17_standard_ei_nonorm_authors_channel_grid.yaml", None, AUTHORS_GRID)]:
+        e_counts = AUTHORS_GRID if "authors" in config else counts
         points = load_points(CONFIGS / config)
         seeds = load_config(CONFIGS / config).seeds
-        assert len(points) == 8 * len(i_counts) * len(seeds), config
+        assert len(points) == len(e_counts) * len(i_counts) * len(seeds), config
+        assert "authors" not in config or seeds == [0, 1, 2, 3, 4]
         by_name = {p.name: p.config.model for p in points if p.seed == seeds[0]}
-        assert sorted(by_name) == sorted(f"e{e}_i{i}" for e in counts for i in i_counts)
+        assert sorted(by_name) == sorted(f"e{e}_i{i}" for e in e_counts for i in i_counts)
         for name, m in by_name.items():
             e, i = map(int, re.match(r"e(\d+)_i(\d+)$", name).groups())
             assert m.pn_channels == [e, 2 * e], name
