@@ -164,7 +164,11 @@ class Context:
         by_seed: dict = {}
         for config in present:
             source = need if config == need.config else Need(config, need.analysis)
-            for run in self._declared(source):
+            runs = self._declared(source)
+            if len({run.seed for run in runs}) != len(runs):
+                raise FigureError(f"{config} declares several networks per seed; same_as "
+                                  f"names configs of one network")
+            for run in runs:
                 by_seed.setdefault(run.seed, []).append(run)
         out = []
         for seed in sorted(by_seed):
