@@ -35,7 +35,7 @@ def _analyze_parser():
                    "(default: runs)")
     p.add_argument("--configs", metavar="DIR",
                    help="the configs the runs were trained from (default: the project's "
-                   "configs/; e.g. configs/cpu for the CPU-scale protocol)")
+                   "configs/; e.g. configs/workstation for the workstation-scale protocol)")
     p.add_argument("--partial", action="store_true",
                    help="with --figure/--all: draw from the finished runs there are instead of "
                    "asking for the missing ones (always so for --report)")
@@ -53,6 +53,11 @@ def _analyze_parser():
                    "run's data.data_dir, else $EI_TF_DATA_DIR, else tensorflow-datasets")
     p.add_argument("--batch-size", type=int, default=256, metavar="B",
                    help="images per call of the activity signature (default 256)")
+    p.add_argument("--constant-skewness", choices=("zero", "undefined"), default="zero",
+                   help="skewness (eq. 4) of a neuron whose response is the same for every "
+                   "stimulus, silent ones included: 'zero' scores it 0, as scipy.stats.skew "
+                   "before SciPy 1.9 did for the paper (default); 'undefined' excludes it, as "
+                   "SciPy >= 1.9. Results are stored per choice; the tables count such neurons")
     p.add_argument("--force", action="store_true", help="recompute stored results")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
@@ -110,7 +115,8 @@ def analyze_main(argv=None) -> int:
     try:
         results = analyze_run(args.run, args.epoch, n_images=args.images,
                               data_dir=args.data_dir, batch_size=args.batch_size,
-                              force=args.force, verbose=not args.quiet)
+                              force=args.force, verbose=not args.quiet,
+                              constant_skewness=args.constant_skewness)
     except (AnalysisError, DataError) as err:
         return _error(err)
     except OSError as err:  # e.g. the analysis directory is not writable
@@ -147,7 +153,8 @@ def _figures_main(args) -> int:
                       f"(Figure 1 is the architecture diagram)")
     def context(partial: bool) -> Context:
         return Context(args.runs, seeds=seeds, n_images=args.images, data_dir=args.data_dir,
-                       verbose=not args.quiet, config_dir=args.configs, partial=partial)
+                       verbose=not args.quiet, config_dir=args.configs, partial=partial,
+                       constant_skewness=args.constant_skewness)
 
     ctx = context(args.partial)
     missing_commands, status = [], 0

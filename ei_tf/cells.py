@@ -17,7 +17,7 @@ import keras
 from keras import ops
 
 from .config import ModelConfig
-from .layers import PACKAGE, DaleConv, SpatialLayerNorm, StepBatchNorm
+from .layers import PACKAGE, CellDropout, DaleConv, SpatialLayerNorm, StepBatchNorm
 
 
 class AreaCell(keras.layers.Layer):
@@ -179,14 +179,14 @@ class StandardCell(AreaCell):
             "cell_bn": lambda: self.batch_norm("PN_cell_bn"),
             "layer_norm": lambda: SpatialLayerNorm(weight_decay=self.bn_weight_decay,
                                                    dtype=self.dtype_policy, name="PN_cell_ln"),
-            "cell_dropout": lambda: keras.layers.Dropout(1.0 - cfg.dropout_keep,
-                                                         dtype=self.dtype_policy,
-                                                         name="PN_cell_dropout"),
+            "cell_dropout": lambda: CellDropout(1.0 - cfg.dropout_keep,
+                                                cfg.dropout_at_inference,
+                                                dtype=self.dtype_policy, name="PN_cell_dropout"),
         }.get(cfg.normalization, lambda: None)()
         self.og_drop = None
         if cfg.og_dropout:
-            self.og_drop = keras.layers.Dropout(1.0 - cfg.dropout_keep, dtype=self.dtype_policy,
-                                                name="OG_dropout")
+            self.og_drop = CellDropout(1.0 - cfg.dropout_keep, cfg.dropout_at_inference,
+                                       dtype=self.dtype_policy, name="OG_dropout")
         # Build every sub-layer now so their weights exist before the RNN traces.
         shape_x = tuple(input_shape)
         shape_h = shape_x[:-1] + (pn,)

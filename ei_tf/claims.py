@@ -1,6 +1,7 @@
 """The paper's claims measured on a set of runs: ``analyze.py --report`` writes ``report.md``.
 
-Each claim (C1-C13 of the reproduction protocol, docs/reproduction.md) is a list of rows; a row
+Each claim (C1-C13 of the reproduction protocol, docs/reproduction.md, and F4, Figure 4's
+summary under both readings of "areas combined") is a list of rows; a row
 is one quantity per network (seed), e.g. the area-3 gOSI difference PN - IG, with its mean and
 95% percentile-bootstrap confidence interval over networks, and what the paper leads one to
 expect of it. Verdicts:
@@ -31,8 +32,10 @@ from typing import Callable, Optional, Sequence
 
 from ei_tf.provenance import LAUNCHES, wall_seconds
 from ei_tf.figures.common import (Context, Need, connection_density, ei_difference,
-                                  family_types, mean_ci, pooled_density, pooled_mean,
-                                  population_mean, read_history, recurrent_areas)
+                                  ei_difference_area_mean, family_types, mean_ci,
+                                  pooled_density, pooled_mean, population_mean, read_history,
+                                  recurrent_areas)
+from ei_tf.figures.fig7 import variant_need
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
 UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
@@ -42,7 +45,9 @@ CHANCE_MARGIN = 0.2  # CIFAR10 chance is 0.1: "near chance" below, "well above" 
 ACCURACY_TOLERANCE = 0.03  # C1: the mean within 3 points of the paper's accuracy
 
 STANDARD, STANDARD_EI = "fig2_standard", "fig4_standard_ei"
-INHPN, NOCONSTRAINT = "fig7_standard_inhpn", "fig7_standard_noconstraint"
+# Standard InhPN / NoConstraint: configs/fig7_<variant>.yaml's point ``standard``, or the
+# single-family fig7_standard_<variant>.yaml (Figure 7's runs).
+INHPN, NOCONSTRAINT = variant_need("inhpn", "standard"), variant_need("noconstraint", "standard")
 GRID = "fig6_standard_channel_grid"
 SHUFFLED = "fig16_standard_shuffled_l2"
 SHUFFLED_FIT = 0.2  # C12: "20-50% accuracy on the [shuffled] training set" (section 3)
@@ -120,8 +125,9 @@ class Claim:
 # Per-network quantities
 
 
-def _finals(ctx: Context, config: str):
-    runs = ctx.runs_for(Need(config))
+def _finals(ctx: Context, need):
+    """The runs of ``need`` (a Need or a config stem) and their final analyses."""
+    runs = ctx.runs_for(need if isinstance(need, Need) else Need(need))
     return runs, [ctx.final(run) for run in runs]
 
 
@@ -200,6 +206,27 @@ def c5_density(ctx: Context) -> Claim:
         claim.runs += _run_dirs(runs)
         claim.rows += [Row(f"{config}: {r.quantity}", r.values, r.expect)
                        for r in _density_rows(results)]
+    return claim
+
+
+def f4_summary(ctx: Context) -> Claim:
+    claim = Claim("F4", "Figure 4's summary: PN (E) more selective and less densely connected "
+                        "than the interneurons, areas 3 and 4 combined",
+                  "positive skewness and density differences for every network (Figures 4, 9)",
+                  note="'pooled' counts every neuron and connection of both areas once, as "
+                       "Figures 4 and 9 draw it (area 4, with twice the channels, weighs "
+                       "more); the paper says only 'combined', so 'mean of the areas' gives "
+                       "the unweighted mean of the per-area values too")
+    for label, config in (("Standard", STANDARD), ("StandardEI", STANDARD_EI)):
+        runs, results = _finals(ctx, config)
+        claim.runs += _run_dirs(runs)
+        for index, quantity in ((0, "image-skewness difference PN - Int"),
+                                (1, "density difference Int->PN - PN->PN")):
+            for how, summary in (("pooled", ei_difference),
+                                 ("mean of the areas", ei_difference_area_mean)):
+                claim.rows.append(Row(f"{label} {quantity}, areas {how}",
+                                      [summary(r)[index] for r in results],
+                                      Expectation("positive")))
     return claim
 
 
@@ -391,8 +418,9 @@ CLAIMS: list[Callable[[Context], Claim]] = [
     lambda ctx: c_selectivity(ctx, "C2", "gosi"),
     lambda ctx: c_selectivity(ctx, "C3", "orientation_skewness"),
     lambda ctx: c_selectivity(ctx, "C4", "image_skewness"),
-    c5_density, c6_early_training, c7_channel_numbers, c8_inhpn, c9_noconstraint,
-    c10_standard_ei, c11_no_inhibition, c12_shuffled_labels, c13_no_weight_decay,
+    c5_density, f4_summary, c6_early_training, c7_channel_numbers, c8_inhpn,
+    c9_noconstraint, c10_standard_ei, c11_no_inhibition, c12_shuffled_labels,
+    c13_no_weight_decay,
 ]
 
 

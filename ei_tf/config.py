@@ -75,6 +75,9 @@ class ModelConfig:
     i_current_bn: bool = False  # EI_CurrBN_ICurrBN (StandardEI)
     og_dropout: bool = False  # PNCellDrpt_AddOGDrpt
     dropout_keep: float = field(default=0.9, metadata=_range(0.0, 1.0, lo_open=True))
+    # Those dropouts also at inference (evaluation, export, analysis), as the authors'
+    # tf.nn.dropout without a training flag; false: in training only (Keras' Dropout).
+    dropout_at_inference: bool = False
     # Recurrent connections: depthwise-separable (default) or regular 3x3 convolutions.
     separable: bool = True
     # Dale's law: "abs" (W = |W~|, default), "relu" (W = relu(W~)), "none" (NoConstraint).
@@ -352,6 +355,9 @@ def _validate(cfg: Config, source: str):
             raise ConfigError(f"{source}: model.normalization '{m.normalization}' is not "
                               f"available for StandardEI; allowed: e_current_bn, none, "
                               f"layer_norm")
+    if m.dropout_at_inference and not (m.normalization == "cell_dropout" or m.og_dropout):
+        raise ConfigError(f"{source}: model.dropout_at_inference needs a dropout "
+                          f"(model.normalization 'cell_dropout' or model.og_dropout)")
     if m.inhibitory_area_input and m.principal != "inhibitory":
         raise ConfigError(f"{source}: model.inhibitory_area_input needs model.principal "
                           f"'inhibitory' (InhPN)")

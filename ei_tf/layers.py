@@ -251,6 +251,27 @@ class SpatialLayerNorm(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class CellDropout(keras.layers.Dropout):
+    """Dropout of the PNCellDrpt and AddOGDrpt variants (Appendix D.3), on in training only
+    unless ``at_inference``.
+
+    Keras' Dropout drops units in training only, ei-tf's default. The authors' cells call
+    ``tf.nn.dropout`` without a training flag, so their networks also drop units when they are
+    evaluated and in their exported models; ``at_inference=True`` does the same.
+    """
+
+    def __init__(self, rate, at_inference=False, **kwargs):
+        super().__init__(rate, **kwargs)
+        self.at_inference = bool(at_inference)
+
+    def call(self, inputs, training=False):
+        return super().call(inputs, training=True if self.at_inference else training)
+
+    def get_config(self):
+        return {**super().get_config(), "at_inference": self.at_inference}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class InputNormalization(keras.layers.Layer):
     """Raw 0-255 RGB in; ``tf.image.per_image_standardization`` or channel-mean subtraction out."""
 

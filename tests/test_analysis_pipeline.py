@@ -22,7 +22,7 @@ import scipy.stats
 import tensorflow as tf  # before ei_tf.analyze_cli: the CLI then leaves TF's settings alone
 
 from ei_tf.analysis.pipeline import (CONNECTION_METRICS, LOG_WEIGHT_BINS, POPULATION_METRICS,
-                                     analyze_run, result_path)
+                                     analyze_run, load_stored, result_path, write_json_atomic)
 from ei_tf.analysis.recording import savedmodel_fingerprint
 from ei_tf.analysis.report import across_networks, aggregate
 from ei_tf.analysis.stats import bootstrap_ci
@@ -161,8 +161,8 @@ def test_metrics_equal_direct_computation(analysed):
     theta = np.deg2rad(np.arange(18) * 10.0)
     for key, entry in result["populations"].items():
         g = grating_resp[key].astype(np.float64)  # [432, C]
-        # orientation skewness over all 432 gratings, eq. 4
-        expected = np.array([scipy.stats.skew(g[:, j]) if np.ptp(g[:, j]) > 0 else np.nan
+        # orientation skewness over all 432 gratings, eq. 4 (a constant response scores 0)
+        expected = np.array([scipy.stats.skew(g[:, j]) if np.ptp(g[:, j]) > 0 else 0.0
                              for j in range(g.shape[1])])
         got = _as_array(entry["orientation_skewness"]["values"])
         np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3, equal_nan=True)
@@ -179,7 +179,7 @@ def test_metrics_equal_direct_computation(analysed):
             np.testing.assert_allclose(entry["tuning"][j], r, rtol=1e-3, atol=1e-4)
         # image skewness over the test images
         im = image_resp[key].astype(np.float64)
-        expected = np.array([scipy.stats.skew(im[:, j]) if np.ptp(im[:, j]) > 0 else np.nan
+        expected = np.array([scipy.stats.skew(im[:, j]) if np.ptp(im[:, j]) > 0 else 0.0
                              for j in range(im.shape[1])])
         got = _as_array(entry["image_skewness"]["values"])
         np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3, equal_nan=True)
@@ -233,6 +233,45 @@ def test_cache_is_invalidated_when_the_savedmodel_changes(standard_run, tmp_path
         assert entry["orientation_skewness"] == first.result["populations"][key][
             "orientation_skewness"]
     assert not list(changed.path.parent.glob(".*tmp*"))  # no temporary file left behind
+
+
+def test_constant_skewness_readings_are_counted_and_stored_apart(standard_run, tmp_path):
+    run = tmp_path / "seed_0"
+    shutil.copytree(standard_run, run)
+    zero, = analyze_run(run, n_images=0, verbose=False)
+    undefined, = analyze_run(run, n_images=0, verbose=False, constant_skewness="undefined")
+    assert zero.path == result_path(run, 0) == run / "analysis" / "epoch_0.json"
+    assert undefined.path == run / "analysis" / "constant_undefined" / "epoch_0.json"
+    assert zero.result["settings"]["constant_skewness"] == "zero"
+    assert undefined.result["settings"]["constant_skewness"] == "undefined"
+    n_constant = 0
+    for key, entry in zero.result["populations"].items():
+        a, b = entry["orientation_skewness"], undefined.result["populations"][key][
+            "orientation_skewness"]
+        assert a["n_constant"] == b["n_constant"]
+        assert a["n_excluded"] == 0 and b["n_excluded"] == b["n_constant"]
+        assert [0.0 if v is None else v for v in b["values"]] == a["values"]
+        n_constant += a["n_constant"]
+    assert n_constant > 0  # the untrained network has constant (silent) neurons
+    # each reading reuses its own file
+    assert analyze_run(run, 0, n_images=0, verbose=False)[0].cached
+    assert analyze_run(run, 0, n_images=0, verbose=False,
+                       constant_skewness="undefined")[0].cached
+
+    # a result stored before the reading was recorded (constant neurons NaN, in epoch_0.json)
+    legacy = json.loads(undefined.path.read_text())
+    del legacy["settings"]["constant_skewness"]
+    for entry in legacy["populations"].values():
+        for metric in ("orientation_skewness", "image_skewness"):
+            entry[metric].pop("n_constant", None)
+    shutil.rmtree(run / "analysis")
+    write_json_atomic(result_path(run, 0), legacy)
+    as_zero = load_stored(run, 0, "zero")
+    for key, entry in as_zero["populations"].items():
+        assert entry["orientation_skewness"] == zero.result["populations"][key][
+            "orientation_skewness"]
+    assert load_stored(run, 0, "undefined") == legacy
+    assert not analyze_run(run, 0, n_images=0, verbose=False)[0].cached  # recomputed
 
 
 def test_standard_ei_populations_and_connections(ei_run, tmp_path):

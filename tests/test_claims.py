@@ -69,6 +69,12 @@ def test_verdicts_follow_the_measured_directions(tmp_path):
     assert found["C6"].verdict == claims.HOLDS  # density 1 at epoch 0, differences grow
     assert found["C8"].verdict == claims.TOO_FEW  # one InhPN seed
     assert found["C9"].verdict == found["C11"].verdict == claims.TOO_FEW  # no runs
+    f4 = {r.quantity: r.summary() for r in found["F4"].rows}
+    assert len(f4) == 8 and found["F4"].verdict == claims.FAILS  # StandardEI: E < I
+    pooled = f4["Standard image-skewness difference PN - Int, areas pooled"]
+    assert pooled[0] == pytest.approx(1.55) and pooled[3] == claims.HOLDS
+    mean = f4["StandardEI density difference Int->PN - PN->PN, areas mean of the areas"]
+    assert mean[0] == pytest.approx(0.5) and mean[3] == claims.HOLDS
     row = found["C2"].rows[0]
     assert row.quantity == "area3 gOSI PN - IG"
     mean, low, high, verdict = row.summary()
@@ -106,15 +112,36 @@ def test_report_rejects_a_missing_config_directory(tmp_path, capsys):
     assert "no such directory" in capsys.readouterr().err
 
 
-def test_growth_counts_from_the_first_epoch_where_selectivity_is_defined(tmp_path):
+def _silent_at_initialization(root):
+    """Two Standard runs whose principal cells are all silent at epoch 0 (their skewness
+    values stored as undefined, as before the reading of constant neurons was an option)."""
     for seed in (0, 1):
-        _run(tmp_path, "fig2_standard", seed, 0.4, [
+        _run(root, "fig2_standard", seed, 0.4, [
             _result(0, None, 0.1, 1.0, 1.0),  # every principal cell silent at initialization
             _result(1, 0.6 + seed, 0.5, 1.0, 1.0),
             _result(4, 2.0 + seed, 0.5, 1.0, 1.0)])  # densities stay 1: no growth
-    ctx = Context(tmp_path, config_dir=WORKSTATION_CONFIGS, partial=True)
-    (c6,) = [c for c in claims.evaluate(ctx) if c.id == "C6"]
-    rows = {r.quantity: r.summary()[3] for r in c6.rows}
+
+
+def _c6(root, **kwargs):
+    (c6,) = [c for c in claims.evaluate(Context(root, config_dir=WORKSTATION_CONFIGS, partial=True,
+                                                **kwargs)) if c.id == "C6"]
+    return c6, {r.quantity: r.summary() for r in c6.rows}
+
+
+def test_silent_cells_score_skewness_zero_by_default(tmp_path):
+    _silent_at_initialization(tmp_path)
+    c6, rows = _c6(tmp_path)
+    growth = rows["area3 image-skewness difference PN - Int: epoch 4 minus epoch 0"]
+    # PN - Int at epoch 0 is 0 - 0.1; at epoch 4 2.0 + seed - 0.5
+    assert growth[0] == pytest.approx(1.5 + 0.1 + 0.5) and growth[3] == claims.HOLDS
+    assert rows["area3 image-skewness difference PN - Int, epoch 0"][0] == pytest.approx(-0.1)
+    assert "undefined" not in c6.note
+
+
+def test_growth_counts_from_the_first_epoch_where_selectivity_is_defined(tmp_path):
+    _silent_at_initialization(tmp_path)
+    c6, summaries = _c6(tmp_path, constant_skewness="undefined")
+    rows = {quantity: summary[3] for quantity, summary in summaries.items()}
     assert rows["area3 image-skewness difference PN - Int: epoch 4 minus epoch 1"] == (
         claims.HOLDS)
     assert rows["area3 image-skewness difference PN - Int, epoch 0"] is None  # shown only

@@ -15,6 +15,7 @@ from ei_tf.model import build_model
 from ei_tf.sweep import load_points
 
 ALL = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+AUTHORS_GRID = [1, 4, 16, 64, 256]  # the authors' NoNorm E x I grid (Fig 17c), 5 seeds
 
 
 def trainable(cfg) -> int:
@@ -53,6 +54,45 @@ def test_readme_lists_every_config():
     assert not missing, missing
 
 
+def _network(cfg) -> dict:
+    """Everything a run trains (the config without its name, description and seeds)."""
+    return {k: v for k, v in cfg.to_dict().items()
+            if k not in ("name", "description", "seeds", "sweep")}
+
+
+@pytest.mark.parametrize("variant", ["inhpn", "noconstraint"])
+def test_two_family_fig7_files_train_the_single_family_networks(variant):
+    """The figures and the claims take a run of fig7_<variant> point <family> and one of
+    fig7_<family>_<variant> for the same network: the configs must agree field by field."""
+    cfg = load_config(CONFIGS / f"fig7_{variant}.yaml")
+    points = load_points(CONFIGS / f"fig7_{variant}.yaml")
+    assert [(p.name, p.seed) for p in points] == [
+        (family, seed) for seed in cfg.seeds for family in ("standard", "standard_ei")]
+    for point in points[:2]:
+        single = load_config(CONFIGS / f"fig7_{point.name}_{variant}.yaml")
+        assert point.config.seeds == single.seeds
+        assert _network(point.config) == _network(single), point.name
+        assert point.config.name == f"fig7_{variant}__{point.name}"
+
+
+def test_inhibitory_area_input_sibling_differs_in_that_switch_only():
+    paper = load_config(CONFIGS / "fig7_standard_ei_inhpn.yaml")
+    authors = load_config(CONFIGS / "fig7_standard_ei_inhpn_inhibitory_input.yaml")
+    assert (paper.model.inhibitory_area_input, authors.model.inhibitory_area_input) == (
+        False, True)
+    authors.model.inhibitory_area_input = False
+    assert _network(authors) == _network(paper) and authors.seeds == paper.seeds
+
+
+def test_dropout_configs_drop_in_training_only():
+    for config in ("fig9c_pn_cell_drpt.yaml", "fig9c_pn_cell_drpt_add_og_drpt.yaml"):
+        text = (CONFIGS / config).read_text()
+        assert "tf.nn.dropout" in text  # the header says how the authors' code differs
+        assert load_config(CONFIGS / config).model.dropout_at_inference is False
+        on = load_config(CONFIGS / config, sets=["model.dropout_at_inference=true"])
+        assert on.model.dropout_at_inference is True
+
+
 def test_channel_grids_contain_the_papers_networks():
     standard = load_config(CONFIGS / "fig2_standard.yaml").model
     standard_ei = load_config(CONFIGS / "fig4_standard_ei.yaml").model
@@ -61,12 +101,16 @@ def test_channel_grids_contain_the_papers_networks():
             ("fig6_standard_channel_grid.yaml", standard, counts),
             ("fig6_standard_ei_channel_grid.yaml", standard_ei, counts),
             ("fig17_standard_nonorm_channel_grid.yaml", None, [0, 1] + counts),
-            ("fig17_standard_ei_nonorm_channel_grid.yaml", None, [0, 1] + counts)]:
+            ("fig17_standard_ei_nonorm_channel_grid.yaml", None, [0, 1] + counts),
+            ("fig17_standard_nonorm_authors_channel_grid.yaml", None, AUTHORS_GRID),
+            ("fig17_standard_ei_nonorm_authors_channel_grid.yaml", None, AUTHORS_GRID)]:
+        e_counts = AUTHORS_GRID if "authors" in config else counts
         points = load_points(CONFIGS / config)
         seeds = load_config(CONFIGS / config).seeds
-        assert len(points) == 8 * len(i_counts) * len(seeds), config
+        assert len(points) == len(e_counts) * len(i_counts) * len(seeds), config
+        assert "authors" not in config or seeds == [0, 1, 2, 3, 4]
         by_name = {p.name: p.config.model for p in points if p.seed == seeds[0]}
-        assert sorted(by_name) == sorted(f"e{e}_i{i}" for e in counts for i in i_counts)
+        assert sorted(by_name) == sorted(f"e{e}_i{i}" for e in e_counts for i in i_counts)
         for name, m in by_name.items():
             e, i = map(int, re.match(r"e(\d+)_i(\d+)$", name).groups())
             assert m.pn_channels == [e, 2 * e], name

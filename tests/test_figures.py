@@ -23,7 +23,9 @@ from ei_tf import figures
 from ei_tf.analyze_cli import analyze_main
 from ei_tf.figures import common
 from ei_tf.figures.common import (EXPERIMENT_DENSITY_DIFF, EXPERIMENT_SKEW_DIFF, Context, Need,
-                                  ei_difference, panel_axes, pooled_density)
+                                  ei_difference, ei_difference_area_mean, panel_axes,
+                                  pooled_density)
+from ei_tf.figures.fig7 import variant_need
 from ei_tf.sweep import load_points
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,8 +81,8 @@ def _place(src: Path, dst: Path, analysis: bool) -> None:
             _link_or_copy(path, dst / "analysis" / path.name)
 
 
-def _family(config: str) -> str:
-    return load_points(CONFIGS / f"{config}.yaml")[0].config.model.family
+def _family(run) -> str:
+    return load_points(CONFIGS / f"{run.config}.yaml")[run.index].config.model.family
 
 
 def build_tree(root: Path, sources: dict, numbers, skip=()) -> Context:
@@ -90,14 +92,13 @@ def build_tree(root: Path, sources: dict, numbers, skip=()) -> Context:
     keep_export = ctx.runs_for(Need("fig2_standard"))[0].run_dir
     for number in numbers:
         for need in figures.needs(number):
-            family = _family(need.config)
             for run in ctx.runs_for(need):
                 if run.run_dir in skip:
                     continue
                 if run.run_dir == keep_export and not run.run_dir.exists():
                     shutil.copytree(sources["standard"], run.run_dir)
                     continue
-                _place(sources[family], run.run_dir, need.analysis is not None)
+                _place(sources[_family(run)], run.run_dir, need.analysis is not None)
     return ctx
 
 
@@ -159,12 +160,70 @@ def test_single_figure_and_panel_labels(tree, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# Figure 7's variants under the two-family and the single-family config names
+
+OLD_NAMES = {("inhpn", "standard"): "fig7_standard_inhpn",
+             ("inhpn", "standard_ei"): "fig7_standard_ei_inhpn",
+             ("noconstraint", "standard"): "fig7_standard_noconstraint",
+             ("noconstraint", "standard_ei"): "fig7_standard_ei_noconstraint"}
+
+
+def test_variants_are_found_under_the_new_and_the_old_names(tmp_path, sources, capsys):
+    from ei_tf import claims
+
+    root = tmp_path / "runs"
+    # Every seed of every variant under its single-family name ...
+    for (variant, family), old in OLD_NAMES.items():
+        for seed in SEEDS:
+            _place(sources[family], root / old / f"seed_{seed}", analysis=True)
+    ctx = build_tree(root, sources, [7, 12, 13, 14])  # ... and the original networks
+    assert not list(root.glob("fig7_inhpn__*")) and not list(root.glob("fig7_noconstraint__*"))
+    for (variant, family), old in OLD_NAMES.items():
+        runs = ctx.runs_for(variant_need(variant, family))
+        assert [r.run_dir for r in runs] == [root / old / f"seed_{s}" for s in SEEDS]
+    for number in (7, 12, 13, 14):
+        figures.draw(number, ctx)  # no run missing
+    found = {c.id: c for c in claims.evaluate(Context(root, seeds=SEEDS, partial=True))}
+    assert found["C8"].runs == [str(root / "fig7_standard_inhpn" / f"seed_{s}") for s in SEEDS]
+    assert found["C9"].runs == [str(root / "fig7_standard_noconstraint" / f"seed_{s}")
+                                for s in SEEDS]
+
+    # A run of fig7_inhpn.yaml (point standard_ei, seed 0) replaces the old one of that seed,
+    # the other seed stays; no network is counted twice.
+    new = root / "fig7_inhpn__standard_ei" / "seed_0"
+    _place(sources["standard_ei"], new, analysis=True)
+    ctx = Context(root, seeds=SEEDS)
+    runs = ctx.runs_for(variant_need("inhpn", "standard_ei"))
+    assert [r.run_dir for r in runs] == [new, root / "fig7_standard_ei_inhpn" / "seed_1"]
+    assert (runs[0].config, runs[0].point, runs[0].index) == ("fig7_inhpn", "standard_ei", 1)
+    assert len(ctx.finals(variant_need("inhpn", "standard_ei"))) == 2
+    assert "fig7_standard_ei_inhpn/seed_0 trains the same network" in capsys.readouterr().err
+    figures.draw(7, ctx)
+
+
+def test_new_names_alone_serve_the_figures_and_claims(tree):
+    ctx = Context(tree, seeds=SEEDS)
+    for variant in ("inhpn", "noconstraint"):
+        for family in ("standard", "standard_ei"):
+            assert [r.run_dir for r in ctx.runs_for(variant_need(variant, family))] == [
+                tree / f"fig7_{variant}__{family}" / f"seed_{s}" for s in SEEDS]
+    assert not (tree / "fig7_standard_inhpn").exists()
+    from ei_tf import claims
+
+    found = {c.id: c for c in claims.evaluate(Context(tree, seeds=SEEDS, partial=True))}
+    assert found["C8"].runs == [str(tree / "fig7_inhpn__standard" / f"seed_{s}")
+                                for s in SEEDS]
+    assert found["C9"].runs == [str(tree / "fig7_noconstraint__standard" / f"seed_{s}")
+                                for s in SEEDS]
+
+
+# --------------------------------------------------------------------------------------------
 # Missing runs
 
 
 def test_missing_run_prints_train_commands(tmp_path, sources, capsys):
     ctx = Context(tmp_path / "runs", seeds=SEEDS)
-    gone = ctx.runs_for(Need("fig7_standard_inhpn"))[1].run_dir  # seed 1
+    gone = ctx.runs_for(variant_need("inhpn", "standard"))[1].run_dir  # seed 1
     grid = ctx.runs_for(Need("fig6_standard_channel_grid"))
     point = next(r for r in grid if r.point == "e8_i32" and r.seed == 1)
     build_tree(tmp_path / "runs", sources, [13, 11], skip={gone, point.run_dir})
@@ -178,7 +237,7 @@ def test_missing_run_prints_train_commands(tmp_path, sources, capsys):
                  if p.name == "e8_i32" and p.seed == 1)
     assert len(commands) == 2, captured.out
     assert commands[0].startswith("python train.py --config ")
-    assert commands[0].endswith(f"fig7_standard_inhpn.yaml --seed 1 --out {tmp_path / 'runs'}")
+    assert commands[0].endswith(f"fig7_inhpn.yaml --index 2 --out {tmp_path / 'runs'}")
     assert commands[1].endswith(f"fig6_standard_channel_grid.yaml --index {index} --out "
                                 f"{tmp_path / 'runs'}")
     assert "figure 13: 1 run(s) missing" in captured.err
@@ -246,6 +305,9 @@ def test_ei_difference_pools_areas_and_interneuron_types():
     assert dens == pytest.approx(int_pn - pn_pn)
     only3 = ei_difference(result, ["area3"])
     assert only3 == pytest.approx((2.0 - 1.0, 0.75 - 0.1))
+    # the other reading of "areas combined": each area once (area 4 alone: 1.0, 0.75 - 0.4)
+    assert ei_difference_area_mean(result) == pytest.approx((1.0, (0.65 + 0.35) / 2))
+    assert dens != pytest.approx(0.5)  # pooled, area 4 weighs more
     assert pooled_density(result, ["area5"], ["PN_to_PN"]) != pooled_density(
         result, ["area5"], ["PN_to_PN"])  # NaN without connections
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from ei_tf.analysis.selectivity import gosi, grating_gosi, skewness, summarize
+from ei_tf.analysis.selectivity import (DEFAULT_CONSTANT_SKEWNESS, constant_units, gosi,
+                                        grating_gosi, skewness, summarize)
 from ei_tf.stimuli import N_GRATINGS, make_gratings
 
 THETA = np.deg2rad(np.arange(0, 180, 10))
@@ -63,12 +64,29 @@ def test_skewness_matches_scipy_and_eq4():
     np.testing.assert_allclose(skewness(responses.T, axis=1), expected, rtol=1e-12)
 
 
+def test_constant_neurons_score_zero_by_default():
+    rng = np.random.default_rng(2)
+    responses = rng.exponential(size=(50, 4))
+    responses[:, 1] = 0.0  # never responds
+    responses[:, 3] = 2.0  # no variance
+    assert DEFAULT_CONSTANT_SKEWNESS == "zero"
+    np.testing.assert_array_equal(constant_units(responses), [False, True, False, True])
+    values = skewness(responses)
+    np.testing.assert_array_equal(values[[1, 3]], [0.0, 0.0])
+    np.testing.assert_allclose(values[[0, 2]], scipy.stats.skew(responses[:, [0, 2]], axis=0))
+    assert summarize(values) == (pytest.approx(values.mean()), 0)
+    # gOSI of the silent neuron stays undefined (eq. 3: 0 / 0)
+    assert np.isnan(gosi(np.zeros(18), THETA))
+    with pytest.raises(ValueError, match="constant must be one of zero, undefined"):
+        skewness(responses, constant="nan")
+
+
 def test_dead_neurons_excluded_and_counted():
     rng = np.random.default_rng(2)
     responses = rng.exponential(size=(50, 4))
     responses[:, 1] = 0.0  # never responds
     responses[:, 3] = 2.0  # no variance
-    values = skewness(responses)
+    values = skewness(responses, constant="undefined")
     assert np.isnan(values[1]) and np.isnan(values[3])
     assert np.all(np.isfinite(values[[0, 2]]))
     summary = summarize(values)

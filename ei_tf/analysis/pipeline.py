@@ -7,13 +7,17 @@ For every exported epoch of a run (``<run>/export/<model_name>/<epoch>/``) the a
   test images by default), through the SavedModel's ``activity`` signature;
 * computes per neuron gOSI (eq. 3, at the neuron's preferred spatial frequency and phase),
   orientation skewness (eq. 4, over all 432 gratings) and image skewness (eq. 4, over the test
-  images); neurons where a measure is undefined (silent ones) are excluded and counted;
+  images); neurons where a measure is undefined (silent ones) are excluded and counted, and a
+  neuron with a constant response scores skewness 0 or is excluded, as ``constant_skewness``
+  says (:data:`ei_tf.analysis.selectivity.CONSTANT_SKEWNESS`; the count is stored either way);
 * computes per connection type the density (fraction of channel-to-channel weights, after
   averaging |kernel| over the k x k positions, above exp(-10)), the all-entries density, and
   histograms of the log weights on fixed bins (Figure 3);
 
-and writes ``<run>/analysis/epoch_<E>.json`` (layout in the comment after :data:`SCHEMA`).
-A stored result is reused while the SavedModel's fingerprint and the image count are unchanged.
+and writes ``<run>/analysis/epoch_<E>.json`` (layout in the comment after :data:`SCHEMA`), or
+``<run>/analysis/constant_undefined/epoch_<E>.json`` for the non-default reading of constant
+responses, so that results of the two readings never share a file. A stored result is reused
+while the SavedModel's fingerprint, the image count and the reading are unchanged.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from ei_tf.analysis.connectivity import DENSITY_THRESHOLD, density, log_weights
 from ei_tf.analysis.recording import (DEFAULT_BATCH_SIZE, AnalysisError, LoadedModel,
                                       check_signatures, read_savedmodel_metadata,
                                       record_responses, savedmodel_fingerprint)
-from ei_tf.analysis.selectivity import grating_gosi, skewness, summarize
+from ei_tf.analysis.selectivity import (CONSTANT_SKEWNESS, DEFAULT_CONSTANT_SKEWNESS,
+                                        constant_units, grating_gosi, skewness, summarize)
 from ei_tf.stimuli import GRID_SHAPE, N_GRATINGS, N_ORIENT, make_gratings
 
 SCHEMA = 1
@@ -44,6 +49,9 @@ EXPORT_DIR = "export"
 # across connection types, areas and networks.  The density threshold is at -10.
 LOG_WEIGHT_BINS = np.arange(-60.0, 10.0 + 0.25, 0.5)
 POPULATION_METRICS = ("gosi", "orientation_skewness", "image_skewness")
+SKEWNESS_METRICS = ("orientation_skewness", "image_skewness")
+# The reading of constant responses of results stored before it was recorded (NaN).
+LEGACY_CONSTANT_SKEWNESS = "undefined"
 CONNECTION_METRICS = ("density", "density_all")
 
 # JSON layout of one epoch (``schema`` 1); NaN is written as null:
@@ -53,12 +61,14 @@ CONNECTION_METRICS = ("density", "density_all")
 #   "logs": {training logs at export} | null, "created": unix time,
 #   "settings": {"images_requested": N | null, "n_images": int, "image_source": str,
 #                "n_gratings": 432, "image_size": int, "unit": "centre", "time_average": true,
-#                "density_threshold": exp(-10)},
+#                "density_threshold": exp(-10), "constant_skewness": "zero" | "undefined"},
 #   "populations": {"area3_PN": {
 #       "area": "area3", "cell_type": "PN", "n_neurons": C, "map_shape": [T, H, W],
 #       "n_silent_gratings": int, "n_silent_images": int | null,
 #       "gosi" | "orientation_skewness" | "image_skewness": {
-#           "mean": float | null, "n_excluded": int, "values": [C floats | null]},
+#           "mean": float | null, "n_excluded": int, "values": [C floats | null],
+#           "n_constant": int (skewness only: neurons with a constant response, scored 0 or
+#                              excluded as settings.constant_skewness says)},
 #           (image_skewness: "values" null and all neurons excluded when no test images)
 #       "preferred": {"frequency_index": [C], "phase_index": [C], "orientation_index": [C]},
 #       "tuning": [C x 18] responses over orientations at the preferred frequency and phase},
@@ -117,8 +127,23 @@ def find_exports(run_dir) -> dict[int, Path]:
     return dict(sorted(exports.items()))
 
 
-def result_path(run_dir, epoch: int) -> Path:
-    return Path(run_dir) / ANALYSIS_DIR / f"epoch_{int(epoch)}.json"
+def _check_reading(constant_skewness: str) -> None:
+    if constant_skewness not in CONSTANT_SKEWNESS:
+        raise AnalysisError(f"constant_skewness must be one of {', '.join(CONSTANT_SKEWNESS)}, "
+                            f"got {constant_skewness!r}")
+
+
+def result_dir(run_dir, constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> Path:
+    """``<run>/analysis`` for the default reading of constant responses, else
+    ``<run>/analysis/constant_<reading>``."""
+    _check_reading(constant_skewness)
+    root = Path(run_dir) / ANALYSIS_DIR
+    return root if constant_skewness == DEFAULT_CONSTANT_SKEWNESS else (
+        root / f"constant_{constant_skewness}")
+
+
+def result_path(run_dir, epoch: int, constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> Path:
+    return result_dir(run_dir, constant_skewness) / f"epoch_{int(epoch)}.json"
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,20 +252,31 @@ def _json_safe(value):
     return value
 
 
-def _measure(values: np.ndarray) -> dict:
+def _measure(values: np.ndarray, n_constant: Optional[int] = None) -> dict:
     summary = summarize(values)
-    return {"mean": _nan_to_none(summary.mean), "n_excluded": summary.n_excluded,
-            "values": _clean(values)}
+    out = {"mean": _nan_to_none(summary.mean), "n_excluded": summary.n_excluded,
+           "values": _clean(values)}
+    if n_constant is not None:
+        out["n_constant"] = int(n_constant)
+    return out
+
+
+def _skewness_measure(responses: np.ndarray, constant_skewness: str) -> dict:
+    return _measure(skewness(responses, axis=0, constant=constant_skewness),
+                    constant_units(responses, axis=0).sum())
 
 
 def population_metrics(grating_responses: np.ndarray, gratings,
-                       image_responses: Optional[np.ndarray]) -> dict:
+                       image_responses: Optional[np.ndarray],
+                       constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> dict:
     """Per-neuron selectivity of one population from its centre-unit responses.
 
     Args:
         grating_responses: ``[432, C]`` time-averaged responses to the gratings.
         gratings: :class:`ei_tf.stimuli.Gratings` in the same order.
         image_responses: ``[N, C]`` responses to the test images, or None to skip.
+        constant_skewness: the skewness of a neuron with a constant response, ``"zero"`` or
+            ``"undefined"`` (:data:`ei_tf.analysis.selectivity.CONSTANT_SKEWNESS`).
     """
     responses = np.asarray(grating_responses, np.float64)
     n_neurons = responses.shape[1]
@@ -259,7 +295,7 @@ def population_metrics(grating_responses: np.ndarray, gratings,
         "n_silent_gratings": int(np.all(responses == 0, axis=0).sum()),
         "n_silent_images": None,
         "gosi": _measure(grating_gosi(responses, gratings)),
-        "orientation_skewness": _measure(skewness(responses, axis=0)),
+        "orientation_skewness": _skewness_measure(responses, constant_skewness),
         "image_skewness": {"mean": None, "n_excluded": int(n_neurons), "values": None},
         "preferred": {"frequency_index": freq_idx.tolist(), "phase_index": phase_idx.tolist(),
                       "orientation_index": orient_idx.tolist()},
@@ -268,7 +304,7 @@ def population_metrics(grating_responses: np.ndarray, gratings,
     if image_responses is not None and len(image_responses):
         image_responses = np.asarray(image_responses, np.float64)
         out["n_silent_images"] = int(np.all(image_responses == 0, axis=0).sum())
-        out["image_skewness"] = _measure(skewness(image_responses, axis=0))
+        out["image_skewness"] = _skewness_measure(image_responses, constant_skewness)
     return out
 
 
@@ -328,7 +364,8 @@ def _split_connection(key: str) -> tuple[str, str, str]:
 
 def analyze_savedmodel(savedmodel_dir, images: Optional[np.ndarray] = None,
                        batch_size: int = DEFAULT_BATCH_SIZE, verbose: bool = True,
-                       stream=None, model: Optional[LoadedModel] = None) -> dict:
+                       stream=None, model: Optional[LoadedModel] = None,
+                       constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> dict:
     """All metrics of one SavedModel (the ``populations``, ``connections``, ``settings``-free
     part of the epoch JSON, plus ``timing``).
 
@@ -336,6 +373,7 @@ def analyze_savedmodel(savedmodel_dir, images: Optional[np.ndarray] = None,
         savedmodel_dir: an exported SavedModel with ``activity`` and ``connectivity``.
         images: raw test images ``[N, H, W, 3]`` for the image skewness; None or empty skips it.
         model: an already loaded :class:`LoadedModel` of ``savedmodel_dir`` (optional).
+        constant_skewness: the skewness of constant neurons (:func:`population_metrics`).
     """
     stream = stream if stream is not None else sys.stderr
     t0 = time.perf_counter()
@@ -359,7 +397,8 @@ def analyze_savedmodel(savedmodel_dir, images: Optional[np.ndarray] = None,
         entry = {"area": area, "cell_type": cell_type,
                  "map_shape": list(model.activity_shapes[key][:3])}
         entry.update(population_metrics(grating_resp[key], gratings,
-                                        None if image_resp is None else image_resp[key]))
+                                        None if image_resp is None else image_resp[key],
+                                        constant_skewness))
         populations[key] = entry
     connections = {}
     kernels = model.connectivity()
@@ -413,15 +452,66 @@ def load_result(path) -> Optional[dict]:
     return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
 
 
-def _reusable(stored: Optional[dict], fingerprint: str, images_requested) -> bool:
+def _reading(result: dict) -> str:
+    return result.get("settings", {}).get("constant_skewness", LEGACY_CONSTANT_SKEWNESS)
+
+
+def _reusable(stored: Optional[dict], fingerprint: str, images_requested,
+              constant_skewness: str) -> bool:
     return (stored is not None and stored.get("fingerprint") == fingerprint
-            and stored.get("settings", {}).get("images_requested") == images_requested)
+            and stored.get("settings", {}).get("images_requested") == images_requested
+            and _reading(stored) == constant_skewness)
+
+
+def _zero_constant_skewness(result: dict) -> dict:
+    """A result of the reading "undefined" under the reading "zero": a neuron without a
+    skewness value has a constant response (the only case where eq. 4 has none), so it
+    scores 0."""
+    out = json.loads(json.dumps(result))
+    for entry in out.get("populations", {}).values():
+        for metric in SKEWNESS_METRICS:
+            measure = entry.get(metric) or {}
+            if measure.get("values") is None:
+                continue
+            flat = [v is None for v in measure["values"]]
+            values = np.array([0.0 if v is None else v for v in measure["values"]])
+            measure.update(_measure(values, sum(flat)))
+    out.setdefault("settings", {})["constant_skewness"] = "zero"
+    return out
+
+
+def load_stored(run_dir, epoch: int,
+                constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> Optional[dict]:
+    """The stored analysis of ``epoch`` under the given reading of constant responses, or
+    None. A result stored before the reading was recorded (``analysis/epoch_<E>.json``, constant
+    neurons NaN) serves both readings: as it is for "undefined", rescored for "zero"."""
+    stored = load_result(result_path(run_dir, epoch, constant_skewness))
+    if stored is not None and _reading(stored) == constant_skewness:
+        return stored
+    legacy = load_result(result_path(run_dir, epoch))
+    if legacy is None or "constant_skewness" in legacy.get("settings", {}):
+        return None
+    return legacy if constant_skewness == LEGACY_CONSTANT_SKEWNESS else (
+        _zero_constant_skewness(legacy))
+
+
+def stored_epochs(run_dir, constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> list[int]:
+    """Epochs with a stored result file for the reading (or an older one, see
+    :func:`load_stored`), ascending."""
+    epochs = set()
+    for directory in {result_dir(run_dir, constant_skewness), result_dir(run_dir)}:
+        for path in directory.glob("epoch_*.json"):
+            digits = path.stem[len("epoch_"):]
+            if digits.isdigit():
+                epochs.add(int(digits))
+    return sorted(epochs)
 
 
 def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
                 n_images: Optional[int] = None, data_dir: Optional[str] = None,
                 batch_size: int = DEFAULT_BATCH_SIZE, force: bool = False,
-                verbose: bool = True, stream=None) -> list[EpochAnalysis]:
+                verbose: bool = True, stream=None,
+                constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> list[EpochAnalysis]:
     """Analyse every exported epoch of ``run_dir`` (or the given one(s)), reusing stored results.
 
     Args:
@@ -431,6 +521,8 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
         data_dir: overrides the run's data directory (CIFAR10 python-layout directory).
         force: recompute even when a stored result is valid.
         verbose: progress lines on ``stream`` (stderr by default).
+        constant_skewness: the skewness of neurons with a constant response, ``"zero"``
+            (default) or ``"undefined"``; results are stored per reading (:func:`result_path`).
 
     Raises:
         AnalysisError: the run directory, its export, the requested epoch or a required
@@ -438,6 +530,7 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
         ei_tf.data.DataError: the CIFAR10 files are missing or malformed.
     """
     stream = stream if stream is not None else sys.stderr
+    _check_reading(constant_skewness)
     run_dir = Path(run_dir)
     exports = find_exports(run_dir)
     if epoch is None:
@@ -455,10 +548,10 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
     results = []
     for e in epochs:
         sm_dir = exports[e]
-        path = result_path(run_dir, e)
+        path = result_path(run_dir, e, constant_skewness)
         fingerprint = savedmodel_fingerprint(sm_dir)
         stored = None if force else load_result(path)
-        if _reusable(stored, fingerprint, n_images):
+        if _reusable(stored, fingerprint, n_images, constant_skewness):
             stored["run_dir"] = str(run_dir)  # the run may have been moved or copied
             results.append(EpochAnalysis(e, path, stored, cached=True))
             continue
@@ -468,7 +561,8 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
         if verbose:
             stream.write(f"analysing {sm_dir}\n")
             stream.flush()
-        metrics = analyze_savedmodel(sm_dir, images, batch_size, verbose, stream)
+        metrics = analyze_savedmodel(sm_dir, images, batch_size, verbose, stream,
+                                     constant_skewness=constant_skewness)
         meta = read_savedmodel_metadata(sm_dir)
         result = {
             "schema": SCHEMA,
@@ -489,6 +583,7 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
                 "unit": "centre",
                 "time_average": True,
                 "density_threshold": DENSITY_THRESHOLD,
+                "constant_skewness": constant_skewness,
             },
             **metrics,
         }

@@ -14,7 +14,8 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from ei_tf.analysis.pipeline import (CONNECTION_METRICS, POPULATION_METRICS, analyze_run,
+from ei_tf.analysis.pipeline import (CONNECTION_METRICS, LEGACY_CONSTANT_SKEWNESS,
+                                     POPULATION_METRICS, SKEWNESS_METRICS, analyze_run,
                                      find_exports)
 from ei_tf.analysis.stats import bootstrap_ci
 
@@ -39,12 +40,17 @@ def format_tables(result: dict) -> str:
     width = max([len("population")] + [len(k) for k in pops])
     lines = [f"{'population'.ljust(width)}  neurons" +
              "".join(POPULATION_HEADERS[m].rjust(10) for m in POPULATION_METRICS) +
-             "  excluded (gOSI/ori/img)"]
+             "  excluded (gOSI/ori/img)  constant (ori/img)"]
     for key, entry in pops.items():
         excluded = "/".join(str(entry[m]["n_excluded"]) for m in POPULATION_METRICS)
+        constant = "/".join(str(entry[m].get("n_constant", "?")) for m in SKEWNESS_METRICS)
         lines.append(f"{key.ljust(width)}  {entry['n_neurons']:7d}" +
                      "".join(" " + _fmt(entry[m]["mean"]) for m in POPULATION_METRICS) +
-                     f"  {excluded}")
+                     f"  {excluded:<23}  {constant}")
+    reading = settings.get("constant_skewness", LEGACY_CONSTANT_SKEWNESS)
+    lines.append(f"(constant neurons: skewness {'0' if reading == 'zero' else 'undefined'}, "
+                 f"{'counted' if reading == 'zero' else 'excluded'}; gOSI of silent neurons "
+                 f"undefined)")
     if not settings.get("n_images"):
         lines.append("(image skewness skipped: no test images)")
     width = max([len("connection")] + [len(k) for k in conns])

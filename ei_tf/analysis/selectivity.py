@@ -1,9 +1,12 @@
 """Selectivity measures of paper section 2 and Appendix C.
 
 A neuron's response to a stimulus is its activation averaged over time steps; responses are
-arrays ``[n_stimuli, n_neurons]``.  Neurons whose selectivity is undefined (they never respond,
-or respond identically to every stimulus for the skewness) get NaN; :func:`summarize` averages
-the finite values and counts the excluded neurons.
+arrays ``[n_stimuli, n_neurons]``.  Neurons whose selectivity is undefined get NaN;
+:func:`summarize` averages the finite values and counts the excluded neurons.  gOSI is
+undefined for a neuron that never responds (eq. 3 is 0/0).  Eq. 4 is 0/0 as well for a neuron
+that responds identically to every stimulus (a *constant* neuron, silent ones included); the
+paper does not say how such neurons count, so :func:`skewness` takes the reading as an option
+(:data:`CONSTANT_SKEWNESS`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,13 @@ import numpy as np
 import scipy.stats
 
 from ei_tf.stimuli import N_GRATINGS, N_ORIENT, Gratings
+
+# How eq. 4 scores a constant neuron: "zero" (skewness 0, an unselective neuron; what
+# scipy.stats.skew returned before SciPy 1.9, the SciPy of the paper's time, whose text has
+# selectivity start "close to 0" at initialization, Fig 5) or "undefined" (NaN, excluded from
+# the means; SciPy >= 1.9 after scipy/scipy#16061).
+CONSTANT_SKEWNESS = ("zero", "undefined")
+DEFAULT_CONSTANT_SKEWNESS = "zero"
 
 
 def gosi(tuning: np.ndarray, theta_rad: np.ndarray) -> np.ndarray:
@@ -61,16 +71,28 @@ def grating_gosi(responses: np.ndarray, gratings: Gratings) -> np.ndarray:
     return gosi(tuning, theta)
 
 
-def skewness(responses: np.ndarray, axis: int = 0) -> np.ndarray:
+def constant_units(responses: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Boolean mask of the neurons whose response is the same for every stimulus."""
+    return np.ptp(np.asarray(responses, dtype=np.float64), axis=axis) == 0
+
+
+def skewness(responses: np.ndarray, axis: int = 0,
+             constant: str = DEFAULT_CONSTANT_SKEWNESS) -> np.ndarray:
     """Response skewness over stimuli, eq. 4 (``scipy.stats.skew`` with ``bias=True``).
 
-    Returns NaN for neurons with zero variance across stimuli (including silent neurons).
+    Args:
+        responses: responses with the stimuli along ``axis``.
+        constant: the score of a constant neuron (:func:`constant_units`, silent neurons
+            included): ``"zero"`` gives 0, ``"undefined"`` NaN (see :data:`CONSTANT_SKEWNESS`).
     """
+    if constant not in CONSTANT_SKEWNESS:
+        raise ValueError(f"constant must be one of {', '.join(CONSTANT_SKEWNESS)}, "
+                         f"got {constant!r}")
     responses = np.asarray(responses, dtype=np.float64)
-    constant = np.ptp(responses, axis=axis) == 0
+    flat = constant_units(responses, axis)
     values = np.moveaxis(responses, axis, 0)
-    result = np.full(constant.shape, np.nan)
-    result[~constant] = scipy.stats.skew(values[:, ~constant], axis=0, bias=True)
+    result = np.full(flat.shape, 0.0 if constant == "zero" else np.nan)
+    result[~flat] = scipy.stats.skew(values[:, ~flat], axis=0, bias=True)
     return result
 
 

@@ -28,8 +28,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ei_tf.analysis.pipeline import (ANALYSIS_DIR, EXPORT_DIR, find_exports,  # noqa: E402
-                                     load_result, result_path)
+from ei_tf.analysis.pipeline import (EXPORT_DIR, find_exports, load_stored,  # noqa: E402
+                                     result_path, stored_epochs)
+from ei_tf.analysis.selectivity import DEFAULT_CONSTANT_SKEWNESS  # noqa: E402
 from ei_tf.analysis.recording import AnalysisError  # noqa: E402
 from ei_tf.analysis.stats import bootstrap_ci  # noqa: E402
 
@@ -81,11 +82,17 @@ class Need:
         analysis: ``"final"`` (the last exported epoch's analysis), ``"all"`` (every exported
             epoch) or None (only ``completed.json`` / ``history.csv``).
         points: sweep point names to use (None: every point of the sweep).
+        same_as: stems of configs that train the same network under another name (e.g.
+            ``fig7_standard_inhpn`` for the point ``standard`` of ``fig7_inhpn``); only for a
+            need of one network. For each seed the first finished run counts, in the order
+            ``config``, then ``same_as``; a run of the same network and seed under a later
+            name is then left out (and logged), so no network is counted twice.
     """
 
     config: str
     analysis: Optional[str] = "final"
     points: Optional[tuple] = None
+    same_as: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -121,9 +128,12 @@ class Context:
 
     def __init__(self, runs="runs", seeds: Optional[Sequence[int]] = None,
                  n_images: Optional[int] = None, data_dir: Optional[str] = None,
-                 verbose: bool = False, config_dir=None, partial: bool = False):
+                 verbose: bool = False, config_dir=None, partial: bool = False,
+                 constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS):
         """``partial``: draw from the finished runs there are, leaving out configs absent
-        from ``config_dir`` and unfinished runs, instead of asking for the missing ones."""
+        from ``config_dir`` and unfinished runs, instead of asking for the missing ones.
+        ``constant_skewness``: the analysis' reading of constant responses (``"zero"`` or
+        ``"undefined"``, :data:`ei_tf.analysis.selectivity.CONSTANT_SKEWNESS`)."""
         self.runs = Path(runs)
         self.partial = partial
         self.seeds = None if seeds is None else [int(s) for s in seeds]
@@ -131,7 +141,9 @@ class Context:
         self.data_dir = data_dir
         self.verbose = verbose
         self.config_dir = Path(config_dir) if config_dir else REPO_CONFIGS
+        self.constant_skewness = constant_skewness
         self._results: dict = {}
+        self._noted: set = set()
 
     # ---- run directories
 
@@ -142,6 +154,31 @@ class Context:
         return path
 
     def runs_for(self, need: Need) -> list[Run]:
+        if not need.same_as:
+            return [run for run in self._declared(need)
+                    if not self.partial or self._usable(run, need)]
+        names = [need.config, *need.same_as]
+        present = [c for c in names if (self.config_dir / f"{c}.yaml").is_file()]
+        if not present and not self.partial:
+            self.config_path(need.config)  # raises: the config does not exist
+        by_seed: dict = {}
+        for config in present:
+            source = need if config == need.config else Need(config, need.analysis)
+            runs = self._declared(source)
+            if len({run.seed for run in runs}) != len(runs):
+                raise FigureError(f"{config} declares several networks per seed; same_as "
+                                  f"names configs of one network")
+            for run in runs:
+                by_seed.setdefault(run.seed, []).append(run)
+        out = []
+        for seed in sorted(by_seed):
+            run = self._choose(by_seed[seed])
+            if not self.partial or self._usable(run, need):
+                out.append(run)
+        return out
+
+    def _declared(self, need: Need) -> list[Run]:
+        """The runs ``need.config`` declares (its points and seeds), finished or not."""
         if self.partial and not (self.config_dir / f"{need.config}.yaml").is_file():
             return []
         points = _points(str(self.config_path(need.config)))
@@ -151,16 +188,27 @@ class Context:
                 continue
             if self.seeds is not None and p.seed not in self.seeds:
                 continue
-            run = Run(need.config, p.name, p.seed, p.index, p.run_dir(self.runs),
-                      bool(p.name))
-            if not self.partial or self._usable(run, need):
-                out.append(run)
+            out.append(Run(need.config, p.name, p.seed, p.index, p.run_dir(self.runs),
+                           bool(p.name)))
         if need.points is not None:
             known = {p.name for p in points}
             unknown = [n for n in need.points if n not in known]
             if unknown:
                 raise FigureError(f"{need.config}: no sweep point named {unknown[0]}")
         return out
+
+    def _choose(self, runs: list[Run]) -> Run:
+        """Of the runs of one network and seed under several names: the first finished, else
+        the first started (to be resumed), else the first name's (to be trained)."""
+        finished = [r for r in runs if (r.run_dir / "completed.json").is_file()]
+        started = [r for r in runs if r.run_dir.exists()]
+        chosen = (finished or started or runs)[0]
+        for other in finished[1:]:
+            if (chosen.run_dir, other.run_dir) not in self._noted:
+                self._noted.add((chosen.run_dir, other.run_dir))
+                log(f"{other.run_dir} trains the same network and seed as "
+                    f"{chosen.run_dir}; using the latter")
+        return chosen
 
     def command(self, run: Run) -> str:
         config = self.config_path(run.config)
@@ -194,9 +242,8 @@ class Context:
         return (run.run_dir / "completed.json").is_file() and (
             not need.analysis or self._analysable(run.run_dir))
 
-    @staticmethod
-    def _analysable(run_dir: Path) -> bool:
-        return bool(_exports(run_dir)) or any((run_dir / ANALYSIS_DIR).glob("epoch_*.json"))
+    def _analysable(self, run_dir: Path) -> bool:
+        return bool(_exports(run_dir)) or bool(stored_epochs(run_dir, self.constant_skewness))
 
     def check(self, figure: int, needs: Sequence[Need]) -> None:
         if self.partial:
@@ -220,12 +267,7 @@ class Context:
         exports = _exports(run_dir)
         if exports:
             return list(exports)
-        epochs = []
-        for path in (run_dir / ANALYSIS_DIR).glob("epoch_*.json"):
-            digits = path.stem[len("epoch_"):]
-            if digits.isdigit():
-                epochs.append(int(digits))
-        return sorted(epochs)
+        return stored_epochs(run_dir, self.constant_skewness)
 
     def _load(self, run: Run, epochs: list[int]) -> dict[int, dict]:
         todo = [e for e in epochs if (run.run_dir, e) not in self._results]
@@ -236,15 +278,17 @@ class Context:
 
                 _import_tensorflow_quietly()
                 for item in analyze_run(run.run_dir, todo, n_images=self.n_images,
-                                        data_dir=self.data_dir, verbose=self.verbose):
+                                        data_dir=self.data_dir, verbose=self.verbose,
+                                        constant_skewness=self.constant_skewness):
                     self._results[(run.run_dir, item.epoch)] = item.result
             else:
                 for e in todo:
-                    result = load_result(result_path(run.run_dir, e))
+                    result = load_stored(run.run_dir, e, self.constant_skewness)
                     if result is None:
-                        raise FigureError(f"{result_path(run.run_dir, e)} is missing or "
-                                          f"unreadable and {run.run_dir} has no export to "
-                                          f"recompute it from")
+                        path = result_path(run.run_dir, e, self.constant_skewness)
+                        raise FigureError(f"{path} is missing, unreadable or of another "
+                                          f"reading of constant responses, and "
+                                          f"{run.run_dir} has no export to recompute it from")
                     self._results[(run.run_dir, e)] = result
         return {e: self._results[(run.run_dir, e)] for e in epochs}
 
@@ -377,7 +421,12 @@ def pooled_density(result: dict, areas: Sequence[str], kinds: Sequence[str],
 def ei_difference(result: dict, areas: Optional[Sequence[str]] = None) -> tuple[float, float]:
     """Figure 4's summary of one network: (image-skewness difference PN - Int, density
     difference Int->PN - PN->PN), neurons and connections pooled over ``areas`` (all
-    recurrent areas by default) and over the interneuron types (IG and OG, or I)."""
+    recurrent areas by default) and over the interneuron types (IG and OG, or I).
+
+    Figures 4 and 9 show areas 3 and 4 "combined" (paper section 2) without saying how; here
+    every neuron and every channel-to-channel connection counts once, so area 4, with twice
+    the channels, weighs more than area 3. :func:`ei_difference_area_mean` is the other
+    reading (each area once); the claims report gives both."""
     types = family_types(result)
     areas = list(areas) if areas is not None else recurrent_areas(result)
     skew = (pooled_mean(result, areas, [types["pn"]], "image_skewness")
@@ -385,6 +434,18 @@ def ei_difference(result: dict, areas: Optional[Sequence[str]] = None) -> tuple[
     dens = (pooled_density(result, areas, types["int_pn"])
             - pooled_density(result, areas, [types["pn_pn"]]))
     return skew, dens
+
+
+def ei_difference_area_mean(result: dict,
+                            areas: Optional[Sequence[str]] = None) -> tuple[float, float]:
+    """:func:`ei_difference` of each area alone, averaged over ``areas`` unweighted (NaN when
+    an area's value is)."""
+    areas = list(areas) if areas is not None else recurrent_areas(result)
+    if not areas:
+        return float("nan"), float("nan")
+    per_area = np.array([ei_difference(result, [area]) for area in areas], np.float64)
+    skew, dens = per_area.mean(axis=0)
+    return float(skew), float(dens)
 
 
 def population_mean(result: dict, key: str, metric: str) -> float:

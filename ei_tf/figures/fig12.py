@@ -4,14 +4,16 @@ Bars: mean test accuracy over networks, error bars 95% bootstrap CI, dots networ
 family and StandardEI family.
 """
 
-from ei_tf.figures.common import VARIANT_COLORS, Need, new_figure
+import dataclasses
+
+from ei_tf.figures.common import VARIANT_COLORS, new_figure
 from ei_tf.figures.fig7 import VARIANTS
 from ei_tf.figures.panels import accuracy_bars
 
 NUMBER = 12
 TITLE = "Performance of the InhPN and NoConstraint networks"
-MODELS = [(label, VARIANT_COLORS[kind], Need(config, analysis=None))
-          for label, kind, _, config in VARIANTS]
+MODELS = [(label, VARIANT_COLORS[kind], dataclasses.replace(need, analysis=None))
+          for label, kind, _, need in VARIANTS]
 
 
 def needs():

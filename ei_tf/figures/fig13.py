@@ -5,12 +5,13 @@ connection type, area 3 (left) and area 4 (right); bars: means, 95% bootstrap CI
 """
 
 from ei_tf.figures.common import VARIANT_COLORS, Need
+from ei_tf.figures.fig7 import variant_need
 from ei_tf.figures.panels import detailed_comparison
 
 NUMBER = 13
 TITLE = "Detailed comparison between the Standard model and the InhPN network"
 MODELS = [("Standard", VARIANT_COLORS["original"], Need("fig2_standard")),
-          ("InhPN", VARIANT_COLORS["InhPN"], Need("fig7_standard_inhpn"))]
+          ("InhPN", VARIANT_COLORS["InhPN"], variant_need("inhpn", "standard"))]
 
 
 def needs():

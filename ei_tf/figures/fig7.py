@@ -4,6 +4,12 @@ Density difference (Int->PN - PN->PN) against image-skewness difference (PN - In
 (a) and area 4 (b), for the original networks (blue), InhPN (green) and NoConstraint (orange)
 variants; circles: Standard family, triangles: StandardEI family; light symbols networks,
 dark symbols averages.
+
+The InhPN and NoConstraint runs are the points ``standard`` and ``standard_ei`` of
+``configs/fig7_inhpn.yaml`` and ``configs/fig7_noconstraint.yaml``, or runs of the
+single-family files with the same networks (``fig7_standard_inhpn``, ``fig7_standard_ei_inhpn``,
+``fig7_standard_noconstraint``, ``fig7_standard_ei_noconstraint``); for a seed trained under
+both names the run of the two-family file counts (:class:`~ei_tf.figures.common.Need`).
 """
 
 from ei_tf.figures.common import VARIANT_COLORS, Need, new_figure, panel_label
@@ -11,19 +17,30 @@ from ei_tf.figures.panels import area_title, scatter_groups
 
 NUMBER = 7
 TITLE = "Removing asymmetry between excitatory and inhibitory neurons"
+
+
+def variant_need(variant: str, family: str) -> Need:
+    """The runs of one Figure 7 variant (``inhpn``, ``noconstraint``) of one family
+    (``standard``, ``standard_ei``): the point ``family`` of ``fig7_<variant>``, also found
+    under the single-family name ``fig7_<family>_<variant>``."""
+    return Need(f"fig7_{variant}", points=(family,), same_as=(f"fig7_{family}_{variant}",))
+
+
 VARIANTS = [
-    ("Standard", "original", "o", "fig2_standard"),
-    ("Standard InhPN", "InhPN", "o", "fig7_standard_inhpn"),
-    ("Standard NoConstraint", "NoConstraint", "o", "fig7_standard_noconstraint"),
-    ("StandardEI", "original", "^", "fig4_standard_ei"),
-    ("StandardEI InhPN", "InhPN", "^", "fig7_standard_ei_inhpn"),
-    ("StandardEI NoConstraint", "NoConstraint", "^", "fig7_standard_ei_noconstraint"),
+    ("Standard", "original", "o", Need("fig2_standard")),
+    ("Standard InhPN", "InhPN", "o", variant_need("inhpn", "standard")),
+    ("Standard NoConstraint", "NoConstraint", "o", variant_need("noconstraint", "standard")),
+    ("StandardEI", "original", "^", Need("fig4_standard_ei")),
+    ("StandardEI InhPN", "InhPN", "^", variant_need("inhpn", "standard_ei")),
+    ("StandardEI NoConstraint", "NoConstraint", "^",
+     variant_need("noconstraint", "standard_ei")),
 ]
 
 
 def variant_groups(variants):
-    return [(label, VARIANT_COLORS[kind], marker, Need(config))
-            for label, kind, marker, config in variants]
+    """``[(label, colour, marker, Need)]`` of ``[(label, kind, marker, Need or config)]``."""
+    return [(label, VARIANT_COLORS[kind], marker, need if isinstance(need, Need) else Need(need))
+            for label, kind, marker, need in variants]
 
 
 def needs():
