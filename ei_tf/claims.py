@@ -30,6 +30,7 @@ from typing import Callable, Optional, Sequence
 
 from ei_tf.figures.common import (Context, Need, connection_density, ei_difference,
                                   family_types, mean_ci, population_mean, recurrent_areas)
+from ei_tf.files import write_text
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
 UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
@@ -360,5 +361,5 @@ def write_report(ctx: Context, path) -> str:
     text = report_markdown(evaluate(ctx), ctx.runs, ctx.config_dir)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_text(path, text)
     return text
