@@ -7,8 +7,9 @@ and the test data are unchanged.
 
 ``python analyze.py --figure N [--runs DIR] [--out DIR] [--seeds S,...]`` (N = 2-17) or
 ``--all`` draws paper figures from the runs under ``--runs`` (default ``$EI_TF_RUNS``, else
-``runs/``) into ``<out>/figN.png`` and ``.pdf`` (default ``figures/``).  When a figure's runs are missing it
-prints the ``python train.py ...`` commands that make them (on stdout) and exits with status 3.
+``runs/``) into ``<out>/figN.png`` and ``.pdf`` (default ``figures/``).  When a figure's runs
+are missing it prints the ``python train.py ...`` commands that make them (on stdout) and exits
+with status 3.
 """
 
 from __future__ import annotations
