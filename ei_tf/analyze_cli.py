@@ -3,12 +3,13 @@
 ``python analyze.py --run RUN_DIR [--epoch E] [--images N] [--data-dir DIR]`` analyses every
 exported epoch of a run (or one), writes ``RUN_DIR/analysis/epoch_<E>.json`` and prints a table
 per area x cell type and per connection type.  Stored results are reused while the SavedModel
-is unchanged.
+and the test data are unchanged.
 
 ``python analyze.py --figure N [--runs DIR] [--out DIR] [--seeds S,...]`` (N = 2-17) or
-``--all`` draws paper figures from the runs under ``--runs`` (default ``runs/``) into
-``<out>/figN.png`` and ``.pdf`` (default ``figures/``).  When a figure's runs are missing it
-prints the ``python train.py ...`` commands that make them (on stdout) and exits with status 3.
+``--all`` draws paper figures from the runs under ``--runs`` (default ``$EI_TF_RUNS``, else
+``runs/``) into ``<out>/figN.png`` and ``.pdf`` (default ``figures/``).  When a figure's runs
+are missing it prints the ``python train.py ...`` commands that make them (on stdout) and exits
+with status 3.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from .cli import ENV_RUNS, runs_root
 
 
 def _analyze_parser():
@@ -30,9 +33,9 @@ def _analyze_parser():
     p.add_argument("--report", action="store_true",
                    help="measure the paper's claims on the finished runs under --runs and write "
                    "OUT/report.md (also printed)")
-    p.add_argument("--runs", default="runs", metavar="DIR",
+    p.add_argument("--runs", metavar="DIR",
                    help="root of the run directories for --figure/--all/--report "
-                   "(default: runs)")
+                   f"(default: ${ENV_RUNS}, else runs)")
     p.add_argument("--configs", metavar="DIR",
                    help="the configs the runs were trained from (default: the project's "
                    "configs/; e.g. configs/workstation for the workstation-scale protocol)")
@@ -104,6 +107,11 @@ def analyze_main(argv=None) -> int:
     if args.batch_size < 1:
         return _error(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.figure or args.all or args.report:
+        from .config import ConfigError
+        try:
+            args.runs = runs_root(args.runs)
+        except ConfigError as err:
+            return _error(err)
         return _figures_main(args)
 
     _import_tensorflow_quietly()

@@ -36,6 +36,7 @@ from ei_tf.figures.common import (Context, Need, connection_density, ei_differen
                                   pooled_density, pooled_mean, population_mean, read_history,
                                   recurrent_areas)
 from ei_tf.figures.fig7 import variant_need
+from ei_tf.files import write_text
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
 UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
@@ -520,5 +521,5 @@ def write_report(ctx: Context, path) -> str:
     text = report_markdown(evaluate(ctx), ctx.runs, ctx.config_dir)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_text(path, text)
     return text

@@ -3,7 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+ENV_RUNS = "EI_TF_RUNS"
+
+
+def runs_root(given):
+    """The root of the run directories: ``given`` (``--out`` / ``--runs``), else the
+    ``EI_TF_RUNS`` environment variable, else ``runs``. An ``EI_TF_RUNS`` that names something
+    other than a directory is a ConfigError."""
+    from .config import ConfigError
+
+    if given:
+        return given
+    env = os.environ.get(ENV_RUNS, "")
+    if not env:
+        return "runs"
+    if os.path.exists(env) and not os.path.isdir(env):
+        raise ConfigError(f"{ENV_RUNS}={env} is not a directory; point it at the root of the "
+                          f"run directories, or unset it")
+    return env
 
 
 def _train_parser():
@@ -13,7 +33,7 @@ def _train_parser():
         "runs, unless --index or --seed picks some. Running the same command again resumes an "
         "interrupted run.")
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
-    p.add_argument("--out", default="runs", help="root of run directories (default: runs/)")
+    p.add_argument("--out", help=f"root of run directories (default: ${ENV_RUNS}, else runs/)")
     p.add_argument("--seed", type=int, help="train only this seed (instead of the config's seeds)")
     p.add_argument("--index", type=int, metavar="K",
                    help="train only point K of the config (a sweep point with one seed; "
@@ -27,7 +47,8 @@ def _train_parser():
     p.add_argument("--smoke", action="store_true",
                    help="same architecture, tiny data and one epoch (for tests and CI)")
     p.add_argument("--force", action="store_true",
-                   help="reuse a run directory that holds a different or finished run")
+                   help="start afresh where a run directory exists (a different, unfinished or "
+                   "finished run): it is moved aside whole to <run>.replaced-<UTC time>/")
     return p
 
 
@@ -36,6 +57,7 @@ def train_main(argv=None) -> int:
     from .config import ConfigError, smoke
     from .sweep import format_points, load_points, select
     try:  # no TensorFlow import up to here: --list answers at once
+        args.out = runs_root(args.out)
         points = load_points(args.config, args.set, seed=args.seed)
         if args.index is not None:
             points = [select(points, args.index, args.config)]

@@ -2,7 +2,8 @@
 
 One dataclass schema holds every setting of a run. A YAML file (and then ``--set key=value``
 pairs) overrides it field by field; an unknown key, a wrong type or an out-of-range value is a
-:class:`ConfigError` naming the key, the value and what is allowed. The defaults are the paper's
+:class:`ConfigError` naming the key, the value and what is allowed, and a key given twice in a
+YAML mapping one naming its line. The defaults are the paper's
 CIFAR10 *Standard* network trained as in section 2 / Appendix A.
 """
 
@@ -189,7 +190,22 @@ class Config:
 # YAML: `1e-4` is a number (PyYAML's YAML 1.1 resolver reads it as a string).
 
 class _Loader(yaml.SafeLoader):
-    pass
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, typing.Hashable):
+                    continue  # PyYAML's own error follows
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 _Loader.add_implicit_resolver(

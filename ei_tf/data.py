@@ -35,6 +35,8 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
+from .files import sha256_file
+
 ENV_DATA_DIR = "EI_TF_DATA_DIR"
 
 CIFAR10_DIRNAME = "cifar-10-batches-py"
@@ -202,6 +204,26 @@ def _cifar10_from_tfds():
                      np.ascontiguousarray(x_test, np.uint8), y_test.astype(np.int32))
 
 
+def cifar10_identity(directory=None, test_only: bool = False) -> dict:
+    """What identifies the CIFAR10 data a run or an analysis read: the SHA-256 of each local
+    file (of ``test_batch`` alone with ``test_only``; hashed once per process), or the
+    tensorflow-datasets name and version when ``directory`` is None."""
+    if directory is None:
+        return tfds_identity("cifar10")
+    directory = _cifar10_directory(directory)
+    names = (CIFAR10_TEST_FILE,) if test_only else (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE)
+    return {"dataset": "cifar10", "sha256": {n: sha256_file(directory / n) for n in names}}
+
+
+@functools.lru_cache(maxsize=4)
+def tfds_identity(name: str) -> dict:
+    """``{"dataset": name, "tfds": "<name>/<version>"}``: the version tensorflow-datasets
+    loads of ``name``."""
+    import tensorflow_datasets as tfds
+
+    return {"dataset": name, "tfds": f"{name}/{tfds.builder(name).version}"}
+
+
 def load_cifar10(directory=None):
     """CIFAR10 as read-only numpy arrays ``(x_train, y_train, x_test, y_test)``.
 
@@ -328,6 +350,8 @@ class Datasets:
     seed: int
     augment: bool
     shuffled_labels: bool = False
+    # Which data: file hashes or a tensorflow-datasets version (cifar10_identity).
+    identity: dict = field(default_factory=dict)
     train_images: Optional[np.ndarray] = field(default=None, repr=False)
     train_labels: Optional[np.ndarray] = field(default=None, repr=False)
     test_images: Optional[np.ndarray] = field(default=None, repr=False)
@@ -587,7 +611,8 @@ def _imagenet(data_cfg, seed) -> Datasets:
 
     return Datasets(name="imagenet2012", train_size=n_train, test_size=n_test,
                     num_classes=data_cfg.num_classes, image_size=size, batch_size=bs, seed=seed,
-                    augment=data_cfg.augment, _epoch_fn=epoch_fn, _test_fn=test_fn)
+                    augment=data_cfg.augment, _epoch_fn=epoch_fn, _test_fn=test_fn,
+                    identity={"dataset": "imagenet", "tfds": info.full_name})
 
 
 # --------------------------------------------------------------------------------------------
@@ -622,14 +647,18 @@ def load_datasets(data_cfg, seed: int = 0) -> Datasets:
             arrays = _cifar10_from_tfds()
         else:
             arrays = _cifar10_from_dir(directory, _configured_dir(data_cfg)[1])
-        return _memory_datasets(data_cfg, seed, "cifar10", *arrays)
+        datasets = _memory_datasets(data_cfg, seed, "cifar10", *arrays)
+        datasets.identity = cifar10_identity(directory)
+        return datasets
     if data_cfg.dataset == "synthetic":
         n_train = data_cfg.train_examples or SYNTHETIC_DEFAULT_TRAIN
         n_test = data_cfg.test_examples or SYNTHETIC_DEFAULT_TEST
         x_train, y_train = make_synthetic(n_train, data_cfg.image_size, data_cfg.num_classes, 0)
         x_test, y_test = make_synthetic(n_test, data_cfg.image_size, data_cfg.num_classes, 1)
-        return _memory_datasets(data_cfg, seed, "synthetic",
-                                *_readonly(x_train, y_train, x_test, y_test))
+        datasets = _memory_datasets(data_cfg, seed, "synthetic",
+                                    *_readonly(x_train, y_train, x_test, y_test))
+        datasets.identity = {"dataset": "synthetic"}  # a function of the code alone
+        return datasets
     if data_cfg.dataset == "imagenet":
         return _imagenet(data_cfg, seed)
     raise DataError(f"data.dataset {data_cfg.dataset!r} is not one of cifar10, imagenet, "

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from .backup import restore_point
 from .config import Config, ConfigError
 
 _MULTI_WORKER = None  # a process holds at most one (its collective ops are set up once)
@@ -78,22 +80,18 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 class RestoreBackup(keras.callbacks.Callback):
     """``BackupAndRestore``'s restore without its writes, for the workers other than the chief
-    (which owns the directory): loads the current copy, else the previous one, as the callback
-    itself falls back. The run resumes from the epoch the caller reads from the same files."""
+    (which owns the directory): loads the weights the callback itself would restore
+    (:func:`ei_tf.backup.restore_point`: the current copy, else the previous one). The run
+    resumes from the epoch the caller reads from the same files."""
 
     def __init__(self, backup):
         super().__init__()
-        self.backup = backup
+        self.backup = Path(backup)
 
     def on_train_begin(self, logs=None):
-        for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
-            path = os.path.join(self.backup, name)
-            if os.path.exists(path):
-                try:
-                    self.model.load_weights(path)
-                    return
-                except OSError:
-                    continue
+        weights = restore_point(self.backup).weights
+        if weights is not None:
+            self.model.load_weights(str(weights))
 
 
 def _sharded(dataset: tf.data.Dataset) -> tf.data.Dataset:

@@ -9,8 +9,9 @@
 * ``connectivity``: no input -> ``area{k}_{PRE}_to_{POST}`` effective kernels ``[k, k, C_in,
   C_out]`` (after the sign constraint, before the population's sign).
 
-``assets.extra/ei_tf.json`` records the resolved config and the epoch, so analysis needs only
-the SavedModel. A version is written under a temporary name and renamed into place, so a
+``assets.extra/ei_tf.json`` records the resolved config, the epoch and the provenance (code,
+software, devices and data; :func:`ei_tf.provenance.provenance`), so analysis needs only the
+SavedModel. A version is written under a temporary name and renamed into place, so a
 half-written SavedModel never appears as a version.
 """
 
@@ -25,7 +26,9 @@ import keras
 import tensorflow as tf
 
 from .config import Config
+from .files import write_json
 from .model import activity_outputs, connectivity_kernels
+from .provenance import provenance
 
 SERVING = "serving_default"
 ACTIVITY = "activity"
@@ -54,8 +57,9 @@ class SavedModelWriter:
     the model's variables, so each write saves their current values.
     """
 
-    def __init__(self, model: keras.Model, cfg: Config):
+    def __init__(self, model: keras.Model, cfg: Config, made_by: dict | None = None):
         self.cfg = cfg
+        self.made_by = made_by or provenance()  # the trainer's adds the data's identity
         size = cfg.data.image_size
         spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="image")
         # One traced forward pass serves both image signatures.
@@ -96,9 +100,10 @@ class SavedModelWriter:
             shutil.rmtree(stale, ignore_errors=True)
         tf.saved_model.save(self.root, str(tmp), signatures=self.signatures)
 
-        meta = {"epoch": int(epoch), "config": self.cfg.to_dict(), **(extra or {})}
+        meta = {"epoch": int(epoch), "config": self.cfg.to_dict(),
+                "provenance": self.made_by, **(extra or {})}
         (tmp / "assets.extra").mkdir(exist_ok=True)
-        (tmp / METADATA).write_text(json.dumps(meta, indent=1))
+        write_json(tmp / METADATA, meta, indent=1)
         if path.exists():  # re-export of the same epoch after a resume: replace it whole
             old = path.parent / f".old-{path.name}-{os.getpid()}"
             os.replace(path, old)
@@ -109,9 +114,10 @@ class SavedModelWriter:
         return path
 
 
-def export_savedmodel(model: keras.Model, path, cfg: Config, epoch: int, extra=None) -> Path:
+def export_savedmodel(model: keras.Model, path, cfg: Config, epoch: int, extra=None,
+                      made_by: dict | None = None) -> Path:
     """Write ``model`` as a SavedModel at ``path`` (one export; see :class:`SavedModelWriter`)."""
-    return SavedModelWriter(model, cfg).write(path, epoch, extra)
+    return SavedModelWriter(model, cfg, made_by).write(path, epoch, extra)
 
 
 def read_metadata(savedmodel_dir) -> dict:

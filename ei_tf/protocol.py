@@ -29,13 +29,13 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ConfigError, parse_yaml
+from .files import write_json, write_text
 from .provenance import LAUNCHES, provenance
 from .sweep import Point, load_points
 
@@ -95,13 +95,6 @@ def load_protocol(path) -> list[Entry]:
     return entries
 
 
-def write_json(path: Path, value) -> None:
-    """Write JSON whole or not at all (a temporary file renamed into place)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
 def _utc(timestamp: float | None = None) -> str:
     moment = (datetime.datetime.now(datetime.timezone.utc) if timestamp is None else
               datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc))
@@ -129,7 +122,7 @@ def close_launches(run_dir: Path, returncode: int | None = None) -> None:
                  if p.is_file()]
         end = max([m for m in marks if m >= started], default=started)
         last.update(ended_utc=_utc(end), returncode=None)
-    write_json(run_dir / LAUNCHES, launches)
+    write_json(run_dir / LAUNCHES, launches, indent=1)
 
 
 def record_launch(run_dir: Path, point: Point) -> dict:
@@ -139,7 +132,7 @@ def record_launch(run_dir: Path, point: Point) -> dict:
     close_launches(run_dir)
     launch = {"started_utc": _utc(), **provenance(),
               "model_fingerprint": model_fingerprint(point.config)}
-    write_json(run_dir / LAUNCHES, [*_launches(run_dir), launch])
+    write_json(run_dir / LAUNCHES, [*_launches(run_dir), launch], indent=1)
     return launch
 
 
@@ -151,10 +144,7 @@ def collect(run_dir: Path, runs_root: Path, results: Path) -> Path:
     sources += sorted((run_dir / "analysis").glob("epoch_*.json"))
     for source in sources:
         if source.is_file():
-            destination = target / source.relative_to(run_dir)
-            tmp = destination.with_name(f".{destination.name}.tmp-{os.getpid()}")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, destination)
+            write_text(target / source.relative_to(run_dir), source.read_text())
     return target
 
 

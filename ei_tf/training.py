@@ -4,8 +4,12 @@ Paper section 2 / Appendix A (design.md section 3): SGD with momentum 0.9, learn
 divided by 10 at epochs 100, 150 and 200 of 250, weight decay ``2e-4 * 0.5 * sum(w**2)`` (as
 Keras L2 regularizers on every weight, built into the model). A run directory
 ``<out>/<config name>/seed_<N>/`` holds ``config.yaml``, ``history.csv`` (per-epoch train and test
-loss/accuracy; Keras' ``val_*`` columns are the test set), ``tensorboard/``, ``backup/`` (resume
-state, removed when the run completes), ``model.keras`` and ``export/`` (SavedModels).
+loss/accuracy; Keras' ``val_*`` columns are the test set; :mod:`ei_tf.history`),
+``tensorboard/``, ``backup/`` (resume state and the fingerprint of the config that wrote it,
+removed when the run completes; :mod:`ei_tf.backup`), ``model.keras``, ``export/``
+(SavedModels) and ``completed.json`` (the result and its provenance). Every JSON, CSV and YAML
+file is written whole (:mod:`ei_tf.files`); a directory is never shared by two runs: ``force``
+moves the one there aside.
 """
 
 from __future__ import annotations
@@ -13,22 +17,29 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import shutil
 import statistics
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 import yaml
 
+from .backup import (BackupError, check_fingerprint, keras_files, restore_point,
+                     write_fingerprint)
 from .config import (Config, ConfigError, config_diff, config_from_dict, dump_config,
                      parse_yaml, yaml_problem)
 from .data import load_datasets
 from .distributed import (RestoreBackup, fit_multi_worker, is_chief, is_multi_worker,
                           make_strategy)
 from .export import EpochExport, SavedModelWriter, export_dir
+from .files import write_json, write_text
+from .history import HISTORY, HistoryCSV, read_history
 from .model import build_model
+from .provenance import provenance
 
 COMPLETED = "completed.json"
 
@@ -76,43 +87,106 @@ class TrainThroughput(keras.callbacks.Callback):
         self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
 
 
-def backed_up_epoch(backup: Path) -> int:
-    """Epochs completed according to a ``BackupAndRestore`` directory (0 when there is none).
+class ResumedEpochCheck(keras.callbacks.Callback):
+    """Fails the run when Keras' ``BackupAndRestore`` restored another epoch than the one read
+    from its files (:func:`ei_tf.backup.restore_point`), on which the batch stream was placed.
 
-    Reads the metadata the callback restores from: ``training_metadata.json``, or its previous
-    copy when the current one is unreadable (as the callback falls back to it).
+    Reads ``model._initial_epoch``, the private attribute through which the callback hands
+    the restored epoch to ``fit`` (Keras 3.15); a Keras that hands it over otherwise fails here
+    instead of training on a shifted batch stream. Goes after ``BackupAndRestore``.
     """
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        try:
-            return int(json.loads((backup / name).read_text())["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return 0
+
+    def __init__(self, expected: int):
+        super().__init__()
+        self.expected = expected
+
+    def on_train_begin(self, logs=None):
+        restored = getattr(self.model, "_initial_epoch", None) or 0
+        if restored != self.expected:
+            raise BackupError(
+                f"Keras' BackupAndRestore resumed from epoch {restored} but its files say "
+                f"{self.expected}: the installed Keras {keras.__version__} handles its backup "
+                f"otherwise than Keras 3.15, for which this code is written")
 
 
-def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
-    """Create the run directory; refuse to reuse one that holds a different config."""
+def move_aside(run_dir: Path) -> Path:
+    """Rename ``run_dir`` to ``<run_dir>.replaced-<UTC time>`` (a free name) and return it."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{n}")
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        os.rename(run_dir, aside)
     except OSError as err:
-        raise ConfigError(f"cannot create run directory {run_dir}: {err.strerror}") from None
+        raise ConfigError(f"cannot move {run_dir} aside to {aside}: {err.strerror}") from None
+    return aside
+
+
+def read_completed(run_dir: Path):
+    """The completion record of a finished run, None for an unfinished one; ConfigError when
+    ``completed.json`` is not such a record."""
+    path = run_dir / COMPLETED
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("test_accuracy"), float):
+        raise ConfigError(f"{path} is damaged (not a completion record with a test_accuracy); "
+                          f"move {run_dir} aside, or use --force (moves it aside)")
+    return record
+
+
+def _check_run_dir(run_dir: Path, cfg: Config) -> None:
+    """Refuse a run directory that holds another config's run or a damaged file (reads only)."""
     saved = run_dir / "config.yaml"
-    if saved.exists() and not force:
+    if saved.exists():
         try:
             previous = config_from_dict(parse_yaml(saved.read_text()), str(saved))
         except yaml.YAMLError as err:  # e.g. cut off by a crash while it was written
             raise ConfigError(f"{saved} is not valid YAML ({yaml_problem(err)}); repair it, "
-                              f"or use --force to overwrite it") from None
+                              f"or use --force (moves the run aside)") from None
         # The seed list and description do not change what this one run computes.
         differing = [k for k in config_diff(previous, cfg)
                      if not k.startswith(("seeds", "description"))]
         if differing:
             raise ConfigError(
                 f"{run_dir} holds a run with a different config (fields: "
-                f"{', '.join(differing)}); use --out for a new location or --force to "
-                f"overwrite")
+                f"{', '.join(differing)}); use --out for a new location or --force (moves the "
+                f"run aside)")
+    read_completed(run_dir)
     try:
-        saved.write_text(dump_config(cfg))
+        read_history(run_dir / HISTORY)
+    except ConfigError as err:
+        raise ConfigError(f"{err}; repair it, or use --force (moves the run aside)") from None
+    backup = run_dir / "backup"
+    check_fingerprint(backup, cfg, run_dir, config_matches=saved.exists())
+    restore_point(backup)  # a backup this code cannot read stops the run here
+
+
+def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
+    """Create the run directory, or check the one there, and write ``config.yaml``.
+
+    With ``force`` an existing directory is moved aside whole, to
+    ``<run_dir>.replaced-<UTC time>/`` (printed), and the run starts in a new one. Otherwise it
+    must hold a run of this config: a different ``config.yaml``, a damaged ``completed.json``
+    or ``history.csv``, or a backup written by another config or in a format this code cannot
+    read is a :class:`ConfigError`, and nothing is written.
+    """
+    if force and run_dir.exists():
+        print(f"{run_dir}: the previous run is moved to {move_aside(run_dir)}", flush=True)
+    elif run_dir.is_dir():
+        _check_run_dir(run_dir, cfg)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create run directory {run_dir}: {err.strerror}") from None
+    saved = run_dir / "config.yaml"
+    try:
+        write_text(saved, dump_config(cfg))
     except OSError as err:
         raise ConfigError(f"cannot write {saved}: {err.strerror}") from None
 
@@ -131,8 +205,8 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     if chief:
         prepare_run_dir(run_dir, cfg, force)
     done_file = run_dir / COMPLETED
-    if done_file.exists() and not force:
-        record = json.loads(done_file.read_text())
+    record = None if force and not chief else read_completed(run_dir)
+    if record is not None:
         print(f"{run_dir}: already complete (test accuracy {record['test_accuracy']:.4f})")
         return record
 
@@ -140,18 +214,21 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     if cfg.training.deterministic:
         tf.config.experimental.enable_op_determinism()
     data = load_datasets(cfg.data, seed)
+    made_by = {**provenance(), "data": data.identity}
     steps = cfg.training.steps_per_epoch or math.ceil(data.train_size / cfg.data.batch_size)
     with strategy.scope():
         model = build_model(cfg)
         compile_model(model, cfg, steps)
 
     backup = run_dir / "backup"
-    resumed_epoch = backed_up_epoch(backup)
+    # With force the chief has moved the run aside: the other workers start afresh too.
+    resumed_epoch = 0 if force and not chief else restore_point(backup).epoch
     throughput = TrainThroughput(steps * cfg.data.batch_size)
     # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
     common = [throughput, keras.callbacks.TerminateOnNaN(raise_error=True)]
     if chief:
-        writer = SavedModelWriter(model, cfg)
+        write_fingerprint(backup, cfg)
+        writer = SavedModelWriter(model, cfg, made_by)
         if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
             writer.write(export_dir(run_dir, cfg) / "0", 0)
         role = [
@@ -160,11 +237,12 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
             # previous epoch's copy is kept while the next is written (a kill mid-write).
             keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False,
                                              double_checkpoint=True),
-            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+            ResumedEpochCheck(resumed_epoch),
+            HistoryCSV(run_dir / HISTORY, resumed_epoch),
             keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
         ]
     else:
-        role = [RestoreBackup(str(backup))]
+        role = [] if force else [RestoreBackup(backup)]
     callbacks = [*common, *role, *callbacks]
     # The batch stream resumes where the backed-up epoch left it.
     train_data = data.train_from_batch(resumed_epoch * steps)
@@ -185,7 +263,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         if "NaN or Inf loss" not in str(err):
             raise
         kept = (f"the last completed epoch is kept in {backup} (rerun to retry from it)"
-                if backup.is_dir() else "no epoch had completed (a rerun starts afresh)")
+                if keras_files(backup) else "no epoch had completed (a rerun starts afresh)")
         raise FloatingPointError(
             f"training of {run_dir} stopped: the loss became NaN or Inf; {kept}") from None
     seconds = time.time() - start
@@ -197,10 +275,11 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
               "replicas": strategy.num_replicas_in_sync,
               "seconds_this_session": seconds,
               "train_images_per_second": statistics.median(throughput.rates)
-              if throughput.rates else None}
+              if throughput.rates else None,
+              "provenance": made_by}
     if chief:
         model.save(run_dir / "model.keras")
         shutil.rmtree(backup, ignore_errors=True)
-        done_file.write_text(json.dumps(record, indent=1))
+        write_json(done_file, record, indent=1)
     print(f"{run_dir}: test accuracy {test_accuracy:.4f}")
     return record

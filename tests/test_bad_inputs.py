@@ -7,12 +7,16 @@ in-process through ``train_main`` / ``analyze_main``; one extra test runs ``pyth
 a subprocess to show that the real entry point prints no traceback either.
 
 Every case fails before any training starts, except ``nan_loss``, which trains a tiny network
-on the synthetic dataset with a huge learning rate for one (short) epoch.
+on the synthetic dataset with a huge learning rate for one (short) epoch. Cases marked
+``untouched`` also check that nothing under tmp_path was written. A read-only output directory
+is tested apart, in a subprocess that permission bits apply to (``setpriv`` drops root's
+capabilities that bypass them).
 """
 
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +130,60 @@ def corrupt_cifar_pickle(tmp, monkeypatch, request):
     return {}
 
 
+def duplicate_key(tmp, monkeypatch, request):
+    return {"config": _write(tmp / "dup.yaml", "model:\n  pn_channels: [64, 128]\n"
+                                               "  time_steps: 2\n  pn_channels: [8, 16]\n")}
+
+
+def _quickstart_run_dir(tmp) -> Path:
+    """``<tmp>/runs/quickstart/seed_0`` holding the quickstart config's config.yaml."""
+    from ei_tf.config import dump_config, load_config
+
+    run_dir = tmp / "runs" / "quickstart" / "seed_0"
+    _write(run_dir / "config.yaml", dump_config(load_config(QUICKSTART.format(repo=ROOT))))
+    return run_dir
+
+
+def damaged_completed(tmp, monkeypatch, request):
+    """A finished run whose completed.json was cut off."""
+    _write(_quickstart_run_dir(tmp) / "completed.json", '{"test_accuracy": 0.4')
+    return {}
+
+
+def damaged_history(tmp, monkeypatch, request):
+    """An unfinished run whose history.csv ends in a partial row."""
+    _write(_quickstart_run_dir(tmp) / "history.csv",
+           "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.3,1.9,0.35,1.8\n1,0.41")
+    return {}
+
+
+def env_runs_is_a_file(tmp, monkeypatch, request):
+    monkeypatch.setenv("EI_TF_RUNS", str(_write(tmp / "a_file", "x")))
+    return {}
+
+
+def _smoke_run_with_config(tmp, request, section, key, value):
+    """A copy of the smoke run (a Standard network on 32x32 images) whose config.yaml says
+    ``section.key: value`` (its SavedModels were made for another network)."""
+    import yaml
+
+    run = tmp / "run"
+    shutil.copytree(request.getfixturevalue("smoke_run").run_dir, run,
+                    ignore=shutil.ignore_patterns("analysis"))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config[section][key] = value
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return {"run": run}
+
+
+def savedmodel_of_another_family(tmp, monkeypatch, request):
+    return _smoke_run_with_config(tmp, request, "model", "family", "standard_ei")
+
+
+def savedmodel_of_another_image_size(tmp, monkeypatch, request):
+    return _smoke_run_with_config(tmp, request, "data", "image_size", 64)
+
+
 def run_without_export(tmp, monkeypatch, request):
     (tmp / "run" / "export").mkdir(parents=True)
     return {"run": tmp / "run"}
@@ -157,8 +215,9 @@ def serving_only_savedmodel(tmp_path_factory):
 # The table
 
 
-def case(id_, program, argv, expected, setup=None, marks=()):
-    return pytest.param(program, argv, setup, expected, id=id_, marks=marks)
+def case(id_, program, argv, expected, setup=None, marks=(), untouched=False):
+    """``untouched``: the test also checks that no file under tmp_path was written."""
+    return pytest.param(program, argv, setup, expected, untouched, id=id_, marks=marks)
 
 
 CASES = [
@@ -177,6 +236,9 @@ CASES = [
     case("set_value_not_yaml", "train",
          ["--config", QUICKSTART, "--set", "model.pn_channels=[64, 128"],
          r"--set 'model\.pn_channels=\[64, 128': the value is not valid YAML \(line 1, column 9"),
+    case("duplicate_key", "train", ["--config", "{config}"],
+         r"dup\.yaml: not valid YAML: line 4, column 3: duplicate key 'pn_channels'",
+         duplicate_key, untouched=True),
     case("bad_sweep", "train", ["--config", "{config}", "--list"],
          r"grid\.yaml: sweep\.axes must be a non-empty list of axes", bad_sweep),
     # Unknown keys and wrong types
@@ -239,7 +301,16 @@ CASES = [
          a_plain_file),
     case("damaged_run_config", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
          r"seed_0.config\.yaml is not valid YAML \(line 2, column \d+: .*\); repair it, or use "
-         r"--force to overwrite it", damaged_run_config),
+         r"--force \(moves the run aside\)", damaged_run_config, untouched=True),
+    case("damaged_completed", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
+         r"seed_0.completed\.json is damaged \(not a completion record with a test_accuracy\); "
+         r"move .*seed_0 aside, or use --force", damaged_completed, untouched=True),
+    case("damaged_history", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
+         r"seed_0.history\.csv is damaged: line 3 has 2 values for 5 columns; repair it, or "
+         r"use --force \(moves the run aside\)", damaged_history, untouched=True),
+    case("env_runs_is_a_file", "train", ["--config", QUICKSTART],
+         r"EI_TF_RUNS=.*a_file is not a directory; point it at the root of the run "
+         r"directories, or unset it", env_runs_is_a_file, untouched=True),
     # Data (raised when the run starts, before any model is built)
     case("image_size_for_cifar10", "train",
          ["--config", QUICKSTART, "--out", "{tmp}/runs", "--set", "data.image_size=64"],
@@ -280,18 +351,35 @@ CASES = [
     case("analyze_without_activity_signature", "analyze", ["--run", "{run}", "--images", "0"],
          r"SavedModel .* has no '\w+' signature \(it has: .*serve.*\); re-export it",
          serving_only_run),
+    case("analyze_savedmodel_of_another_family", "analyze", ["--run", "{run}", "--images", "0"],
+         r"SavedModel .*run.export.ei_model.\d+ is a standard network but .*run.config\.yaml "
+         r"describes a standard_ei one", savedmodel_of_another_family, untouched=True),
+    case("analyze_savedmodel_of_another_image_size", "analyze",
+         ["--run", "{run}", "--images", "0"],
+         r"SavedModel .*run.export.ei_model.\d+ takes 32x32 images but .*run.config\.yaml has "
+         r"data\.image_size 64", savedmodel_of_another_image_size, untouched=True),
+    case("analyze_env_runs_is_a_file", "analyze", ["--figure", "2"],
+         r"EI_TF_RUNS=.*a_file is not a directory", env_runs_is_a_file, untouched=True),
 ]
 
 
-@pytest.mark.parametrize("program, argv, setup, expected", CASES)
-def test_bad_input_gives_one_line_error(program, argv, setup, expected, tmp_path, monkeypatch,
-                                        request, capsys):
+def _tree(root: Path) -> dict:
+    """{relative path: (mode, bytes)} of everything under root."""
+    return {str(p.relative_to(root)): (p.stat().st_mode, p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("program, argv, setup, expected, untouched", CASES)
+def test_bad_input_gives_one_line_error(program, argv, setup, expected, untouched, tmp_path,
+                                        monkeypatch, request, capsys):
     monkeypatch.delenv(ENV_DATA_DIR, raising=False)
+    monkeypatch.delenv("EI_TF_RUNS", raising=False)
     values = {"tmp": tmp_path, "repo": ROOT}
     if setup is not None:
         values.update(setup(tmp_path, monkeypatch, request))
     argv = [a.format(**values) for a in argv]
     main = train_main if program == "train" else analyze_main
+    before = _tree(tmp_path)
 
     status = main(argv)
 
@@ -301,6 +389,62 @@ def test_bad_input_gives_one_line_error(program, argv, setup, expected, tmp_path
     assert "Traceback" not in err
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert re.search(expected, lines[0]), lines[0]
+    if untouched:
+        assert _tree(tmp_path) == before
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix under which permission bits apply: none for a normal user; for root,
+    ``setpriv`` without the capabilities that bypass them."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permission bits cannot be enforced")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+
+def read_only_out(tmp):
+    (tmp / "ro").mkdir()
+    return ["train.py", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--out",
+            str(tmp / "ro" / "runs"), "--smoke"], tmp / "ro"
+
+
+def read_only_run(tmp, smoke_run):
+    run = tmp / "ro" / "run"
+    shutil.copytree(smoke_run.run_dir, run, ignore=shutil.ignore_patterns("analysis"))
+    return ["analyze.py", "--run", str(run), "--images", "0"], run
+
+
+def _set_directory_modes(root: Path, mode: int):
+    for path in [root, *root.rglob("*")]:
+        if path.is_dir():
+            path.chmod(mode)
+
+
+@pytest.mark.parametrize("setup, expected", [
+    (read_only_out, r"cannot create run directory .*ro.runs.quickstart.seed_0: Permission "
+                    r"denied"),
+    (read_only_run, r"ro.run.analysis: Permission denied"),
+], ids=["train_read_only_out", "analyze_read_only_run"])
+def test_read_only_output_directory(setup, expected, tmp_path, request):
+    """A directory the user may not write to: one line, status 2, nothing written."""
+    prefix = _unprivileged()
+    argv, read_only = (setup(tmp_path) if setup is read_only_out
+                       else setup(tmp_path, request.getfixturevalue("smoke_run")))
+    _set_directory_modes(read_only, 0o555)
+    before = _tree(tmp_path)
+    try:
+        proc = subprocess.run([*prefix, sys.executable, *argv], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        after = _tree(tmp_path)
+    finally:
+        _set_directory_modes(read_only, 0o755)  # so that the tmp_path can be removed
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert len(errors) == 1 and re.search(expected, errors[0]), proc.stderr[-3000:]
+    assert after == before
 
 
 def test_entry_point_prints_no_traceback(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from ei_tf import protocol
 from ei_tf.config import ConfigError, load_config
+from ei_tf.files import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKSTATION = ROOT / "configs" / "workstation"
@@ -175,7 +176,7 @@ def test_a_launch_ends_when_the_runner_sees_it_end_or_at_the_last_completed_epoc
     from ei_tf.provenance import wall_seconds
 
     start = "2026-12-01T10:00:00+00:00"
-    protocol.write_json(tmp_path / protocol.LAUNCHES, [{"started_utc": start}])
+    write_json(tmp_path / protocol.LAUNCHES, [{"started_utc": start}])
     history = tmp_path / "history.csv"
     history.write_text("epoch\n0\n")
     end = 1796119200.0 + 5400  # 11:30 UTC: the session stopped after this epoch
@@ -184,7 +185,7 @@ def test_a_launch_ends_when_the_runner_sees_it_end_or_at_the_last_completed_epoc
     (launch,) = json.loads((tmp_path / protocol.LAUNCHES).read_text())
     assert launch["ended_utc"] == "2026-12-01T11:30:00+00:00" and launch["returncode"] is None
     assert wall_seconds([launch]) == 5400
-    protocol.write_json(tmp_path / protocol.LAUNCHES, [launch, {"started_utc": start}])
+    write_json(tmp_path / protocol.LAUNCHES, [launch, {"started_utc": start}])
     protocol.close_launches(tmp_path, returncode=0)
     second = json.loads((tmp_path / protocol.LAUNCHES).read_text())[1]
     assert second["returncode"] == 0 and second["ended_utc"] > start

@@ -16,15 +16,16 @@ For every exported epoch of a run (``<run>/export/<model_name>/<epoch>/``) the a
 
 and writes ``<run>/analysis/epoch_<E>.json`` (layout in the comment after :data:`SCHEMA`), or
 ``<run>/analysis/constant_undefined/epoch_<E>.json`` for the non-default reading of constant
-responses, so that results of the two readings never share a file. A stored result is reused
-while the SavedModel's fingerprint, the image count and the reading are unchanged.
+responses, so that results of the two readings never share a file; each is written
+atomically. A stored result is reused while the SavedModel's fingerprint, the image count,
+the reading and the identity of the test images' data (file hashes or tensorflow-datasets
+version) are unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -37,9 +38,12 @@ import numpy as np
 from ei_tf.analysis.connectivity import DENSITY_THRESHOLD, density, log_weights
 from ei_tf.analysis.recording import (DEFAULT_BATCH_SIZE, AnalysisError, LoadedModel,
                                       check_signatures, read_savedmodel_metadata,
-                                      record_responses, savedmodel_fingerprint)
+                                      record_responses, savedmodel_fingerprint,
+                                      savedmodel_image_size)
 from ei_tf.analysis.selectivity import (CONSTANT_SKEWNESS, DEFAULT_CONSTANT_SKEWNESS,
                                         constant_units, grating_gosi, skewness, summarize)
+from ei_tf.files import check_writable, write_json
+from ei_tf.provenance import provenance
 from ei_tf.stimuli import GRID_SHAPE, N_GRATINGS, N_ORIENT, make_gratings
 
 SCHEMA = 1
@@ -80,7 +84,9 @@ CONNECTION_METRICS = ("density", "density_all")
 #       "log_weight_hist_all": {same, over all k*k*C_in*C_out entries}},
 #     ...},
 #   "log_weight_bins": [edges],
-#   "timing": {"load_s", "gratings_s", "images_s", "metrics_s", "total_s"}
+#   "timing": {"load_s", "gratings_s", "images_s", "metrics_s", "total_s"},
+#   "provenance": {"code", "software", "devices" of the analysis (ei_tf.provenance),
+#                  "data": identity of the test images (ei_tf.data.cifar10_identity)}
 # }
 
 
@@ -146,6 +152,41 @@ def result_path(run_dir, epoch: int, constant_skewness: str = DEFAULT_CONSTANT_S
     return result_dir(run_dir, constant_skewness) / f"epoch_{int(epoch)}.json"
 
 
+def _config_yaml(run_dir: Path) -> dict:
+    """The run directory's ``config.yaml`` as a mapping ({} when absent or unreadable)."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        import yaml
+
+        data = yaml.safe_load(path.read_text())
+    except Exception:  # unreadable: the SavedModel's own metadata describes the network
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def check_fits_run(run_dir: Path, savedmodel_dir: Path) -> None:
+    """Raise :class:`AnalysisError` when the SavedModel is of another family or takes another
+    image size than the run's ``config.yaml`` describes (a SavedModel copied into the wrong
+    run)."""
+    run_cfg = _config_yaml(run_dir)
+    if not run_cfg:
+        return
+    family = (run_cfg.get("model") or {}).get("family")
+    saved = (read_savedmodel_metadata(savedmodel_dir).get("config") or {}).get("model") or {}
+    if family and saved.get("family") and saved["family"] != family:
+        raise AnalysisError(f"SavedModel {savedmodel_dir} is a {saved['family']} network but "
+                            f"{run_dir / 'config.yaml'} describes a {family} one; analyse it "
+                            f"from its own run directory")
+    size = (run_cfg.get("data") or {}).get("image_size")
+    taken = savedmodel_image_size(savedmodel_dir)
+    if size and taken and taken != size:
+        raise AnalysisError(f"SavedModel {savedmodel_dir} takes {taken}x{taken} images but "
+                            f"{run_dir / 'config.yaml'} has data.image_size {size}; analyse it "
+                            f"from its own run directory")
+
+
 # --------------------------------------------------------------------------------------------
 # Stimuli
 
@@ -154,15 +195,25 @@ def _run_config(run_dir: Path, savedmodel_dir: Path) -> dict:
     config = read_savedmodel_metadata(savedmodel_dir).get("config")
     if isinstance(config, dict):
         return config
-    path = run_dir / "config.yaml"
-    if path.is_file():
-        try:
-            import yaml
+    return _config_yaml(run_dir)
 
-            return yaml.safe_load(path.read_text()) or {}
-        except Exception:
-            pass
-    return {}
+
+def images_identity(config: dict, n_images: Optional[int] = None,
+                       data_dir: Optional[str] = None) -> dict:
+    """The identity of the test images :func:`load_test_images` gives (without loading them):
+    the SHA-256 of CIFAR10's ``test_batch`` or the tensorflow-datasets version."""
+    from ei_tf import data as data_mod
+
+    data_cfg = dict(config.get("data") or {})
+    dataset = data_cfg.get("dataset", "cifar10")
+    if n_images == 0:
+        return {"dataset": None}
+    if dataset == "cifar10":
+        ns = SimpleNamespace(dataset="cifar10", data_dir=data_dir or data_cfg.get("data_dir", ""))
+        return data_mod.cifar10_identity(data_mod.resolve_data_dir(ns), test_only=True)
+    if dataset == "imagenet":
+        return data_mod.tfds_identity("imagenet2012")
+    return {"dataset": dataset}
 
 
 def load_test_images(config: dict, n_images: Optional[int] = None,
@@ -431,18 +482,6 @@ class EpochAnalysis:
     cached: bool
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        tmp.write_text(json.dumps(data, allow_nan=False, separators=(",", ":")))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def load_result(path) -> Optional[dict]:
     """A stored epoch JSON, or None when absent, unreadable or of another schema."""
     try:
@@ -457,10 +496,11 @@ def _reading(result: dict) -> str:
 
 
 def _reusable(stored: Optional[dict], fingerprint: str, images_requested,
-              constant_skewness: str) -> bool:
+              constant_skewness: str, data_identity: dict) -> bool:
     return (stored is not None and stored.get("fingerprint") == fingerprint
             and stored.get("settings", {}).get("images_requested") == images_requested
-            and _reading(stored) == constant_skewness)
+            and _reading(stored) == constant_skewness
+            and (stored.get("provenance") or {}).get("data") == data_identity)
 
 
 def _zero_constant_skewness(result: dict) -> dict:
@@ -543,6 +583,7 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
                                 f"{', '.join(map(str, exports))})")
     for e in epochs:  # fail before any long computation
         check_signatures(exports[e])
+        check_fits_run(run_dir, exports[e])
 
     images, source = None, None
     results = []
@@ -550,13 +591,15 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
         sm_dir = exports[e]
         path = result_path(run_dir, e, constant_skewness)
         fingerprint = savedmodel_fingerprint(sm_dir)
+        config = _run_config(run_dir, sm_dir)
+        data_identity = images_identity(config, n_images, data_dir)
         stored = None if force else load_result(path)
-        if _reusable(stored, fingerprint, n_images, constant_skewness):
+        if _reusable(stored, fingerprint, n_images, constant_skewness, data_identity):
             stored["run_dir"] = str(run_dir)  # the run may have been moved or copied
             results.append(EpochAnalysis(e, path, stored, cached=True))
             continue
-        config = _run_config(run_dir, sm_dir)
         if images is None:
+            check_writable(path.parent)  # before the long computation
             images, source = load_test_images(config, n_images, data_dir)
         if verbose:
             stream.write(f"analysing {sm_dir}\n")
@@ -586,7 +629,8 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
                 "constant_skewness": constant_skewness,
             },
             **metrics,
+            "provenance": {**provenance(), "data": data_identity},
         }
-        write_json_atomic(path, result)
+        write_json(path, result, allow_nan=False, separators=(",", ":"))
         results.append(EpochAnalysis(e, path, result, cached=False))
     return results

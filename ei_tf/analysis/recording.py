@@ -38,9 +38,9 @@ class AnalysisError(ValueError):
 # SavedModel files
 
 
-def savedmodel_signatures(savedmodel_dir) -> list[str]:
-    """Signature names of the ``serve`` MetaGraph, read from ``saved_model.pb`` without loading
-    the model (fast enough to validate every epoch before any computation)."""
+def _signature_defs(savedmodel_dir) -> dict:
+    """The ``serve`` MetaGraph's signature definitions, read from ``saved_model.pb`` without
+    loading the model (fast enough to validate every epoch before any computation)."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     path = Path(savedmodel_dir) / "saved_model.pb"
@@ -53,8 +53,24 @@ def savedmodel_signatures(savedmodel_dir) -> list[str]:
         raise AnalysisError(f"{path} is not a readable SavedModel") from None
     for meta_graph in proto.meta_graphs:
         if "serve" in meta_graph.meta_info_def.tags or not meta_graph.meta_info_def.tags:
-            return sorted(meta_graph.signature_def.keys())
-    return []
+            return dict(meta_graph.signature_def)
+    return {}
+
+
+def savedmodel_signatures(savedmodel_dir) -> list[str]:
+    """Signature names of the ``serve`` MetaGraph (see :func:`_signature_defs`)."""
+    return sorted(_signature_defs(savedmodel_dir))
+
+
+def savedmodel_image_size(savedmodel_dir) -> Optional[int]:
+    """Height of the images the ``activity`` signature takes ``[None, H, W, 3]``, from
+    ``saved_model.pb`` (None when the signature or its shape is missing)."""
+    signature = _signature_defs(savedmodel_dir).get(ACTIVITY)
+    if signature is None or len(signature.inputs) != 1:
+        return None
+    (tensor,) = signature.inputs.values()
+    dims = [d.size for d in tensor.tensor_shape.dim]
+    return dims[1] if len(dims) == 4 and dims[1] > 0 else None
 
 
 def check_signatures(savedmodel_dir, required=REQUIRED_SIGNATURES) -> None:
