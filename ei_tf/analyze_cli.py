@@ -8,7 +8,8 @@ is unchanged.
 ``python analyze.py --figure N [--runs DIR] [--out DIR] [--seeds S,...]`` (N = 2-17) or
 ``--all`` draws paper figures from the runs under ``--runs`` (default ``runs/``) into
 ``<out>/figN.png`` and ``.pdf`` (default ``figures/``).  When a figure's runs are missing it
-prints the ``python train.py ...`` commands that make them (on stdout) and exits with status 3.
+prints the training commands that make them (``python train.py ...`` in a source checkout,
+else ``ei-train ...``; on stdout) and exits with status 3.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 
 def _analyze_parser():
     p = argparse.ArgumentParser(
-        prog="analyze.py", description="Selectivity (gOSI, orientation and image skewness) and "
+        description="Selectivity (gOSI, orientation and image skewness) and "
         "connectivity (density) of trained networks, from their exported SavedModels. Results "
         "go to RUN_DIR/analysis/epoch_<E>.json and are reused while the SavedModel is unchanged.")
     p.add_argument("--run", metavar="RUN_DIR", help="a run directory (holding export/)")
@@ -58,28 +59,6 @@ def _analyze_parser():
     return p
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with file descriptor 2 silenced, so that the C++ start-up notices
-    (e.g. "oneDNN custom operations are on") do not bury the analysis output.  Python
-    exceptions are unaffected: a failed import is re-raised after stderr is restored."""
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable file descriptor 2
-        import tensorflow  # noqa: F401
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _error(message: str) -> int:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return 2
@@ -92,6 +71,9 @@ def analyze_main(argv=None) -> int:
         return _error("give either --run RUN_DIR or --figure N / --all / --report, not both")
     if not args.run and not args.figure and not args.all and not args.report:
         return _error("nothing to do: give --run RUN_DIR, --figure N, --all or --report")
+    if args.configs:
+        from .config import find_config
+        args.configs = str(find_config(args.configs))
     if args.configs and not os.path.isdir(args.configs):
         return _error(f"--configs {args.configs}: no such directory")
     if args.images is not None and args.images < 0:
@@ -101,7 +83,8 @@ def analyze_main(argv=None) -> int:
     if args.figure or args.all or args.report:
         return _figures_main(args)
 
-    _import_tensorflow_quietly()
+    from .runtime import import_tensorflow
+    import_tensorflow()  # its start-up notices filtered
     from .analysis.pipeline import analyze_run
     from .analysis.recording import AnalysisError
     from .analysis.report import format_header, format_tables
@@ -125,7 +108,7 @@ def analyze_main(argv=None) -> int:
 
 def _figures_main(args) -> int:
     """``--figure N`` / ``--all`` / ``--report``: 0 when every file was written, 3 when runs
-    are missing (their train.py commands are printed on stdout), 2 on another error."""
+    are missing (their training commands are printed on stdout), 2 on another error."""
     from .analysis.recording import AnalysisError
     from .config import ConfigError
     from .figures import NUMBERS, Context, FigureError, MissingRuns, make_figure

@@ -25,8 +25,8 @@ import yaml
 from .config import (Config, ConfigError, config_diff, config_from_dict, dump_config,
                      parse_yaml, yaml_problem)
 from .data import load_datasets
-from .distributed import (RestoreBackup, fit_multi_worker, is_chief, is_multi_worker,
-                          make_strategy)
+from .distributed import (RestoreBackup, describe_devices, fit_multi_worker, is_chief,
+                          is_multi_worker, make_strategy)
 from .export import EpochExport, SavedModelWriter, export_dir
 from .model import build_model
 
@@ -135,6 +135,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         record = json.loads(done_file.read_text())
         print(f"{run_dir}: already complete (test accuracy {record['test_accuracy']:.4f})")
         return record
+    print(f"run directory: {run_dir}\ndevices: {describe_devices(strategy)}", flush=True)
 
     keras.utils.set_random_seed(seed)
     if cfg.training.deterministic:
