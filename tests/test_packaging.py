@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from ei_tf.config import ConfigError, find_config, load_config, shipped_configs
 from ei_tf.runtime import NOTICES
 
 CHECK_INSTALL = """
@@ -89,3 +90,39 @@ def test_wheel_in_a_fresh_environment_trains_and_analyses(tmp_path):
     assert figure.returncode == 3, figure.stderr
     assert figure.stdout.splitlines() == [f"ei-train --config fig2_standard --seed {s}"
                                           for s in range(5)]
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("quickstart", "quickstart.yaml"),
+    ("fig7_standard_inhpn.yaml", "fig7_standard_inhpn.yaml"),
+    ("configs/fig7_standard_inhpn.yaml", "fig7_standard_inhpn.yaml"),
+    ("cpu/fig2_standard", "cpu/fig2_standard.yaml"),
+    ("configs/cpu", "cpu"),
+])
+def test_config_by_name_or_path_from_any_directory(given, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here: the shipped ones are found
+    assert find_config(given) == shipped_configs() / expected
+
+
+def test_a_local_file_wins_over_a_shipped_config_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "quickstart.yaml").write_text("description: mine\n")
+    assert find_config("configs/quickstart.yaml") == Path("configs/quickstart.yaml")
+    assert load_config("configs/quickstart.yaml").description == "mine"
+    assert load_config("quickstart").description != "mine"
+
+
+def test_an_unknown_name_says_where_names_come_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"config file fig99 does not exist, nor is it the "
+                       r"name of a config shipped with ei-tf \(the names of .*configs"):
+        load_config("fig99")
+
+
+def test_every_shipped_config_is_package_data():
+    """setup.py ships configs/*.yaml and configs/cpu/*.yaml: no config in another place."""
+    found = {p.relative_to(ROOT / "configs") for p in (ROOT / "configs").rglob("*")
+             if p.is_file()}
+    assert found and all(p.suffix == ".yaml" and len(p.parts) <= 2 for p in found)
+    assert {p.parts[0] for p in found if len(p.parts) == 2} == {"cpu"}

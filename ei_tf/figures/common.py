@@ -240,10 +240,11 @@ class Context:
         todo = [e for e in epochs if (run.run_dir, e) not in self._results]
         if todo:
             if _exports(run.run_dir):
-                from ei_tf.analyze_cli import _import_tensorflow_quietly
+                from ei_tf.runtime import import_tensorflow
+
+                import_tensorflow()  # its start-up notices filtered
                 from ei_tf.analysis.pipeline import analyze_run
 
-                _import_tensorflow_quietly()
                 for item in analyze_run(run.run_dir, todo, n_images=self.n_images,
                                         data_dir=self.data_dir, verbose=self.verbose):
                     self._results[(run.run_dir, item.epoch)] = item.result
