@@ -7,7 +7,14 @@ tested range (the training resumes from Keras' BackupAndRestore files, whose lay
 own).
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# configs/ and each of its subdirectories (e.g. configs/cpu) as data packages of ei_tf.configs.
+CONFIG_PACKAGES = ["ei_tf.configs"] + sorted(
+    ".".join(("ei_tf.configs", *d.relative_to("configs").parts))
+    for d in Path("configs").rglob("*") if d.is_dir())
 
 setup(
     name="ei-tf",
@@ -27,9 +34,9 @@ setup(
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
         "Topic :: Scientific/Engineering :: Bio-Informatics",
     ],
-    packages=[*find_packages(include=["ei_tf", "ei_tf.*"]), "ei_tf.configs", "ei_tf.configs.cpu"],
+    packages=[*find_packages(include=["ei_tf", "ei_tf.*"]), *CONFIG_PACKAGES],
     package_dir={"ei_tf.configs": "configs"},
-    package_data={"ei_tf.configs": ["*.yaml"], "ei_tf.configs.cpu": ["*.yaml"]},
+    package_data={package: ["*.yaml"] for package in CONFIG_PACKAGES},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",  # Keras 3 as tf.keras

@@ -135,7 +135,8 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         record = json.loads(done_file.read_text())
         print(f"{run_dir}: already complete (test accuracy {record['test_accuracy']:.4f})")
         return record
-    print(f"run directory: {run_dir}\ndevices: {describe_devices(strategy)}", flush=True)
+    print(f"run directory: {run_dir}{'' if chief else ' (written by the chief)'}\n"
+          f"devices: {describe_devices(strategy)}", flush=True)
 
     keras.utils.set_random_seed(seed)
     if cfg.training.deterministic:
