@@ -35,8 +35,8 @@ def _analyze_parser():
                    help="root of the run directories for --figure/--all/--report "
                    "(default: runs)")
     p.add_argument("--configs", metavar="DIR",
-                   help="the configs the runs were trained from (default: the project's "
-                   "configs/; e.g. configs/cpu for the CPU-scale protocol)")
+                   help="the configs the runs were trained from (default: the configs that "
+                   "come with ei-tf; e.g. configs/cpu for the CPU-scale protocol)")
     p.add_argument("--partial", action="store_true",
                    help="with --figure/--all: draw from the finished runs there are instead of "
                    "asking for the missing ones (always so for --report)")
