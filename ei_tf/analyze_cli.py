@@ -8,8 +8,8 @@ and the test data are unchanged.
 ``python analyze.py --figure N [--runs DIR] [--out DIR] [--seeds S,...]`` (N = 2-17) or
 ``--all`` draws paper figures from the runs under ``--runs`` (default ``$EI_TF_RUNS``, else
 ``runs/``) into ``<out>/figN.png`` and ``.pdf`` (default ``figures/``).  When a figure's runs
-are missing it prints the ``python train.py ...`` commands that make them (on stdout) and exits
-with status 3.
+are missing it prints the training commands that make them (``python train.py ...`` in a
+source checkout, else ``ei-train ...``; on stdout) and exits with status 3.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .cli import ENV_RUNS, runs_root
 
 def _analyze_parser():
     p = argparse.ArgumentParser(
-        prog="analyze.py", description="Selectivity (gOSI, orientation and image skewness) and "
+        description="Selectivity (gOSI, orientation and image skewness) and "
         "connectivity (density) of trained networks, from their exported SavedModels. Results "
         "go to RUN_DIR/analysis/epoch_<E>.json and are reused while the SavedModel is unchanged.")
     p.add_argument("--run", metavar="RUN_DIR", help="a run directory (holding export/)")
@@ -37,8 +37,9 @@ def _analyze_parser():
                    help="root of the run directories for --figure/--all/--report "
                    f"(default: ${ENV_RUNS}, else runs)")
     p.add_argument("--configs", metavar="DIR",
-                   help="the configs the runs were trained from (default: the project's "
-                   "configs/; e.g. configs/workstation for the workstation-scale protocol)")
+                   help="the configs the runs were trained from (default: the configs that "
+                   "come with ei-tf; e.g. configs/workstation for the workstation-scale "
+                   "protocol)")
     p.add_argument("--partial", action="store_true",
                    help="with --figure/--all: draw from the finished runs there are instead of "
                    "asking for the missing ones (always so for --report)")
@@ -66,28 +67,6 @@ def _analyze_parser():
     return p
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with file descriptor 2 silenced, so that the C++ start-up notices
-    (e.g. "oneDNN custom operations are on") do not bury the analysis output.  Python
-    exceptions are unaffected: a failed import is re-raised after stderr is restored."""
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable file descriptor 2
-        import tensorflow  # noqa: F401
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _error(message: str) -> int:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return 2
@@ -100,6 +79,9 @@ def analyze_main(argv=None) -> int:
         return _error("give either --run RUN_DIR or --figure N / --all / --report, not both")
     if not args.run and not args.figure and not args.all and not args.report:
         return _error("nothing to do: give --run RUN_DIR, --figure N, --all or --report")
+    if args.configs:
+        from .config import find_config
+        args.configs = str(find_config(args.configs))
     if args.configs and not os.path.isdir(args.configs):
         return _error(f"--configs {args.configs}: no such directory")
     if args.images is not None and args.images < 0:
@@ -114,7 +96,8 @@ def analyze_main(argv=None) -> int:
             return _error(err)
         return _figures_main(args)
 
-    _import_tensorflow_quietly()
+    from .runtime import import_tensorflow
+    import_tensorflow()  # its start-up notices filtered
     from .analysis.pipeline import analyze_run
     from .analysis.recording import AnalysisError
     from .analysis.report import format_header, format_tables
@@ -139,7 +122,7 @@ def analyze_main(argv=None) -> int:
 
 def _figures_main(args) -> int:
     """``--figure N`` / ``--all`` / ``--report``: 0 when every file was written, 3 when runs
-    are missing (their train.py commands are printed on stdout), 2 on another error."""
+    are missing (their training commands are printed on stdout), 2 on another error."""
     from .analysis.recording import AnalysisError
     from .config import ConfigError
     from .figures import NUMBERS, Context, FigureError, MissingRuns, make_figure

@@ -26,13 +26,25 @@ def runs_root(given):
     return env
 
 
+def default_verbosity(stream=None) -> int:
+    """Keras' ``verbose`` for ``fit``: the progress bar (1) on a terminal, else one line per
+    epoch (2), which suits a log file (no carriage returns or terminal codes)."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        return 1 if stream.isatty() else 2
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return 2
+
+
 def _train_parser():
     p = argparse.ArgumentParser(
-        prog="train.py", description="Train the networks of one config (one YAML per paper "
+        description="Train the networks of one config (one YAML per paper "
         "figure variant): every point of its sweep and every seed in turn, skipping finished "
         "runs, unless --index or --seed picks some. Running the same command again resumes an "
         "interrupted run.")
-    p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument("--config", required=True,
+                   help="a YAML config file, or the name of a config shipped with ei-tf "
+                   "(e.g. quickstart, fig2_standard, workstation/fig2_standard; see configs/)")
     p.add_argument("--out", help=f"root of run directories (default: ${ENV_RUNS}, else runs/)")
     p.add_argument("--seed", type=int, help="train only this seed (instead of the config's seeds)")
     p.add_argument("--index", type=int, metavar="K",
@@ -49,6 +61,9 @@ def _train_parser():
     p.add_argument("--force", action="store_true",
                    help="start afresh where a run directory exists (a different, unfinished or "
                    "finished run): it is moved aside whole to <run>.replaced-<UTC time>/")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                   help="Keras' progress output: 0 none, 1 a progress bar, 2 one line per "
+                   "epoch (default: 1 on a terminal, 2 when the output goes to a file)")
     return p
 
 
@@ -67,8 +82,11 @@ def train_main(argv=None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from .runtime import import_tensorflow
+    import_tensorflow()  # before any other TensorFlow import: its start-up notices filtered
     from .data import DataError
     from .training import train
+    verbose = default_verbosity() if args.verbose is None else args.verbose
     failed = []
     try:
         for n, point in enumerate(points):
@@ -77,7 +95,7 @@ def train_main(argv=None) -> int:
                 print(f"[{n + 1}/{len(points)}] point {point.index}: {point.label} seed "
                       f"{point.seed}", flush=True)
             try:
-                train(cfg, point.seed, out=args.out, force=args.force)
+                train(cfg, point.seed, out=args.out, force=args.force, verbose=verbose)
             except FloatingPointError as err:  # a diverged network: go on with the others
                 if len(points) == 1:
                     raise

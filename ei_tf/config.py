@@ -144,11 +144,15 @@ class TrainingConfig:
     # tf.config.experimental.enable_op_determinism(): the same config and seed give identical
     # weights and history on one machine (some kernels run slower; benchmarks/bench_train.py).
     deterministic: bool = False
-    # "auto": MultiWorkerMirroredStrategy when TF_CONFIG names several tasks, else
+    # "auto": MultiWorkerMirroredStrategy when the cluster has several tasks, else
     # MirroredStrategy over all GPUs when several are visible; "mirrored": over all GPUs, or all
-    # logical CPU devices when there is no GPU; "multi_worker": MultiWorkerMirroredStrategy
-    # (cluster from TF_CONFIG); "none": the default strategy (ei_tf.distributed).
+    # logical CPU devices when there is no GPU; "multi_worker": MultiWorkerMirroredStrategy;
+    # "none": the default strategy (ei_tf.distributed).
     distribute: Literal["auto", "mirrored", "multi_worker", "none"] = "auto"
+    # Where a multi-worker cluster comes from (TensorFlow's cluster resolvers): "tf_config"
+    # (TF_CONFIG), "slurm" (the tasks of an srun job step), "auto": TF_CONFIG when set, else
+    # SLURM when the job step has more than one task (ei_tf.distributed).
+    cluster: Literal["auto", "tf_config", "slurm"] = "auto"
     # Keras dtype policy of the network. "mixed_bfloat16" (opt-in, for CPUs and GPUs with
     # bfloat16 units): convolutions, gates and cell states in bfloat16; variables, BatchNorm
     # (statistics and normalization), the input normalization, the readout's logits, the loss
@@ -400,15 +404,49 @@ def parse_set(item: str) -> tuple[list[str], object]:
     return key.strip().split("."), value
 
 
+def shipped_configs() -> Path:
+    """The directory of the configs that come with ei-tf: ``ei_tf/configs/`` in an installed
+    package (the packaging maps the project's ``configs/`` there), else the ``configs/`` of the
+    source checkout this module is in."""
+    package = Path(__file__).resolve().parent
+    installed = package / "configs"
+    return installed if installed.is_dir() else package.parent / "configs"
+
+
+def find_config(path) -> Path:
+    """A config file (or directory of configs) by path, else by name among
+    :func:`shipped_configs`.
+
+    ``configs/fig7_standard_inhpn.yaml`` is that file when it exists (e.g. in the checkout),
+    else the shipped one; ``fig7_standard_inhpn`` and ``workstation/fig2_standard`` are names (the
+    ``.yaml`` may be left out), ``configs/workstation`` a directory. A path that matches nothing is
+    returned unchanged, for the caller to report.
+    """
+    path = Path(path)
+    if path.exists() or path.is_absolute():
+        return path
+    relative = Path(*path.parts[1:]) if path.parts[:1] == ("configs",) else path
+    for name in (relative, Path(f"{relative}.yaml")):
+        shipped = shipped_configs() / name
+        if shipped.exists():
+            return shipped
+    return path
+
+
 def load_config(path=None, sets=(), name=None) -> Config:
-    """Defaults <- YAML file <- ``--set`` pairs, then validated. ``name`` defaults to the stem."""
+    """Defaults <- YAML file <- ``--set`` pairs, then validated. ``name`` defaults to the stem.
+
+    ``path`` is a file or the name of a shipped config (:func:`find_config`).
+    """
     cfg = Config()
     source = "defaults"
     if path is not None:
-        path = Path(path)
+        path = find_config(path)
         if not path.is_file():
-            raise ConfigError(f"config file {path} "
-                              f"{'is not a file' if path.exists() else 'does not exist'}")
+            raise ConfigError(
+                f"config file {path} is not a file" if path.exists() else
+                f"config file {path} does not exist, nor is it the name of a config shipped "
+                f"with ei-tf (the names of {shipped_configs()}, e.g. quickstart)")
         source = str(path)
         try:
             data = parse_yaml(path.read_text(encoding="utf-8"))

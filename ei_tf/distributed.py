@@ -1,13 +1,18 @@
 """Distribution strategies and the multi-worker training loop (``training.distribute``).
 
-* ``auto``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` describes a cluster of more than
-  one task, else ``MirroredStrategy`` over all GPUs when several are visible, else the default
-  strategy;
+* ``auto``: ``MultiWorkerMirroredStrategy`` when the cluster (``training.cluster``) has more
+  than one task, else ``MirroredStrategy`` over all GPUs when several are visible, else the
+  default strategy;
 * ``mirrored``: ``MirroredStrategy`` over all GPUs, or all logical CPU devices when there is no
   GPU;
-* ``multi_worker``: ``MultiWorkerMirroredStrategy`` (the cluster from ``TF_CONFIG``; without it
-  a one-worker cluster);
+* ``multi_worker``: ``MultiWorkerMirroredStrategy`` (without a cluster, a one-worker one);
 * ``none``: the default strategy.
+
+The cluster comes from TensorFlow's cluster resolvers (``training.cluster``):
+``TFConfigClusterResolver`` reads ``TF_CONFIG``; ``SlurmClusterResolver`` reads the job step of
+``srun`` (one task per worker; hosts from ``SLURM_STEP_NODELIST``, rank from ``SLURM_PROCID``).
+``auto`` takes ``TF_CONFIG`` when it is set, else SLURM when the job step has more than one
+task (so a one-task job, e.g. a job array's task, trains alone).
 
 Keras 3's ``fit`` does not run under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585: it
 reduces the per-replica scalar logs along an axis they do not have). :func:`fit_multi_worker`
@@ -19,7 +24,6 @@ chief (:func:`is_chief`) the callbacks that write.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -28,21 +32,66 @@ import tensorflow as tf
 
 from .backup import restore_point
 from .config import Config, ConfigError
+from .provenance import devices as machine_devices
 
 _MULTI_WORKER = None  # a process holds at most one (its collective ops are set up once)
+resolvers = tf.distribute.cluster_resolver
 
 
-def tf_config_tasks() -> int:
-    """Number of tasks in the ``TF_CONFIG`` cluster (0 when the variable is not set)."""
-    raw = os.environ.get("TF_CONFIG", "").strip()
-    if not raw:
-        return 0
+def slurm_port_base() -> int:
+    """The first port of the workers' addresses under SLURM: derived from the job id, so that
+    two jobs sharing a node do not collide (tasks of one node take consecutive ports)."""
+    return 20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000
+
+
+def _slurm_tasks() -> int:
+    """Tasks of the current SLURM job step (0 outside ``srun``)."""
     try:
-        cluster = json.loads(raw)["cluster"]
-        return sum(len(cluster.get(role, [])) for role in ("chief", "worker"))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise ConfigError("TF_CONFIG is not a JSON object with a 'cluster' of 'worker' (and "
-                          "optionally 'chief') address lists and a 'task'") from None
+        return int(os.environ.get("SLURM_STEP_NUM_TASKS", "0"))
+    except ValueError:
+        raise ConfigError(f"SLURM_STEP_NUM_TASKS is not a number: "
+                          f"{os.environ['SLURM_STEP_NUM_TASKS']!r}") from None
+
+
+def cluster_resolver(cfg: Config):
+    """The cluster resolver ``cfg.training.cluster`` asks for (module docstring), or None when
+    there is no cluster to join."""
+    kind = cfg.training.cluster
+    if kind == "auto":
+        kind = ("tf_config" if os.environ.get("TF_CONFIG", "").strip() else
+                "slurm" if _slurm_tasks() > 1 else None)
+    if kind == "slurm":
+        tasks = _slurm_tasks()
+        if tasks < 1:
+            raise ConfigError("training.cluster is 'slurm' but this process is not a task of a "
+                              "SLURM job step (no SLURM_STEP_NUM_TASKS; start it with srun)")
+        # GPUs are left to SLURM (--gres, --gpus-per-task): the resolver does not set
+        # CUDA_VISIBLE_DEVICES, and its GPU counts only have to admit one task per slot.
+        try:
+            resolver = resolvers.SlurmClusterResolver(
+                port_base=slurm_port_base(), gpus_per_node=tasks, gpus_per_task=1,
+                auto_set_gpu=False)
+            resolver.cluster_spec()
+        except (RuntimeError, ValueError) as err:
+            raise ConfigError(f"cannot resolve the SLURM cluster: {err}") from None
+        return resolver
+    if kind == "tf_config":
+        resolver = resolvers.TFConfigClusterResolver()
+        try:
+            resolver.cluster_spec()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ConfigError("TF_CONFIG is not a JSON object with a 'cluster' of 'worker' (and "
+                              "optionally 'chief') address lists and a 'task'") from None
+        return resolver
+    return None
+
+
+def cluster_tasks(resolver) -> int:
+    """Number of chief and worker tasks of the resolver's cluster (0 without a cluster)."""
+    if resolver is None:
+        return 0
+    spec = resolver.cluster_spec().as_dict()
+    return sum(len(spec.get(role, [])) for role in ("chief", "worker"))
 
 
 def make_strategy(cfg: Config) -> tf.distribute.Strategy:
@@ -53,16 +102,39 @@ def make_strategy(cfg: Config) -> tf.distribute.Strategy:
     """
     global _MULTI_WORKER
     mode = cfg.training.distribute
-    tasks = tf_config_tasks()
-    if mode == "multi_worker" or (mode == "auto" and tasks > 1):
+    resolver = cluster_resolver(cfg) if mode in ("auto", "multi_worker") else None
+    if mode == "multi_worker" or (mode == "auto" and cluster_tasks(resolver) > 1):
         if _MULTI_WORKER is None:
-            _MULTI_WORKER = tf.distribute.MultiWorkerMirroredStrategy()
+            _MULTI_WORKER = tf.distribute.MultiWorkerMirroredStrategy(
+                cluster_resolver=resolver or resolvers.TFConfigClusterResolver())
         return _MULTI_WORKER
     gpus = tf.config.list_logical_devices("GPU")
     if mode == "none" or (mode == "auto" and len(gpus) < 2):
         return tf.distribute.get_strategy()
     devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
     return tf.distribute.MirroredStrategy(devices)
+
+
+def describe_devices(strategy: tf.distribute.Strategy) -> str:
+    """The devices this process trains on, e.g. ``CPU:0 (Intel Xeon, 2 cores)`` or
+    ``GPU:0, GPU:1 (NVIDIA A100)``, and a worker's place in a multi-worker cluster."""
+    try:
+        names = list(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy: TensorFlow's first GPU, else the CPU
+        names = [(tf.config.list_logical_devices("GPU")
+                  or tf.config.list_logical_devices("CPU"))[0].name]
+    specs = [tf.DeviceSpec.from_string(name) for name in names]
+    text = ", ".join(f"{s.device_type}:{s.device_index}" for s in specs)
+    machine = machine_devices()
+    if any(s.device_type == "GPU" for s in specs):
+        text += f" ({', '.join(dict.fromkeys(machine['gpus'])) or 'GPU'})"
+    else:
+        text += f" ({machine['cpu']}, {machine['cpu_cores']} cores)"
+    resolver = strategy.cluster_resolver if is_multi_worker(strategy) else None
+    if resolver is not None and resolver.task_type:
+        text += (f"; {resolver.task_type} {resolver.task_id} of a cluster of "
+                 f"{cluster_tasks(resolver)} tasks")
+    return text
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:

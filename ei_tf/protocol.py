@@ -34,14 +34,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, parse_yaml
+from .config import ConfigError, find_config, parse_yaml
 from .files import write_json, write_text
 from .provenance import LAUNCHES, provenance
 from .sweep import Point, load_points
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PROTOCOL = SOURCE_ROOT / "configs" / "workstation" / "protocol.yaml"
-DEFAULT_RESULTS = SOURCE_ROOT / "docs" / "reproduction" / "runs"
+DEFAULT_PROTOCOL = "workstation/protocol.yaml"  # among the shipped configs
+DEFAULT_RESULTS = Path("docs") / "reproduction" / "runs"
 RESULT_FILES = ("config.yaml", "history.csv", "completed.json", LAUNCHES)
 _ENTRY_KEYS = {"config", "seeds", "tier", "hold"}
 
@@ -64,8 +64,9 @@ def default_runs_root() -> Path:
 
 
 def load_protocol(path) -> list[Entry]:
-    """Read a protocol file; every mistake is a :class:`ConfigError` naming the entry."""
-    path = Path(path)
+    """Read a protocol file (a path, or a name among the shipped configs such as
+    ``workstation/protocol.yaml``); every mistake is a :class:`ConfigError` naming the entry."""
+    path = find_config(path)
     try:
         data = parse_yaml(path.read_text(encoding="utf-8"))
     except OSError as err:
@@ -149,8 +150,10 @@ def collect(run_dir: Path, runs_root: Path, results: Path) -> Path:
 
 
 def _python(module: str, *args) -> int:
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)],
-                          cwd=SOURCE_ROOT).returncode
+    """Run ``python -m module args`` with this interpreter and this copy of ei_tf."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(SOURCE_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], env=env).returncode
 
 
 def train_point(entry: Entry, point: Point, runs_root: Path) -> int:
@@ -227,12 +230,14 @@ def _parser():
         prog="python -m ei_tf.protocol",
         description="Train, analyse and record the reproduction protocol's runs in priority "
         "order; rerun to resume.")
-    p.add_argument("--protocol", default=str(DEFAULT_PROTOCOL), help="protocol file "
-                   "(default: configs/workstation/protocol.yaml)")
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL, help="protocol file, or the name of "
+                   "a shipped one (default: workstation/protocol.yaml, i.e. "
+                   "configs/workstation/protocol.yaml)")
     p.add_argument("--out", help="root of run directories (default: $EI_TF_RUNS, else "
                    "~/ei-tf-runs)")
     p.add_argument("--results", default=str(DEFAULT_RESULTS),
-                   help="where finished runs' text results go (default: docs/reproduction/runs)")
+                   help="where finished runs' text results go (default: docs/reproduction/runs "
+                   "under the working directory)")
     p.add_argument("--tier", type=int, choices=(1, 2), default=2,
                    help="train entries up to this tier (default: 2, all)")
     p.add_argument("--list", action="store_true", help="print each run's status and exit")

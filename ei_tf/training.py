@@ -33,8 +33,8 @@ from .backup import (BackupError, check_fingerprint, keras_files, restore_point,
 from .config import (Config, ConfigError, config_diff, config_from_dict, dump_config,
                      parse_yaml, yaml_problem)
 from .data import load_datasets
-from .distributed import (RestoreBackup, fit_multi_worker, is_chief, is_multi_worker,
-                          make_strategy)
+from .distributed import (RestoreBackup, describe_devices, fit_multi_worker, is_chief,
+                          is_multi_worker, make_strategy)
 from .export import EpochExport, SavedModelWriter, export_dir
 from .files import write_json, write_text
 from .history import HISTORY, HistoryCSV, read_history
@@ -209,6 +209,8 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     if record is not None:
         print(f"{run_dir}: already complete (test accuracy {record['test_accuracy']:.4f})")
         return record
+    print(f"run directory: {run_dir}{'' if chief else ' (written by the chief)'}\n"
+          f"devices: {describe_devices(strategy)}", flush=True)
 
     keras.utils.set_random_seed(seed)
     if cfg.training.deterministic:

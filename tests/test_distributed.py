@@ -1,6 +1,7 @@
 """Multi-worker training: two worker processes on 127.0.0.1 under TF_CONFIG."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -84,3 +85,53 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
     assert loader.returncode == 0, loader.stderr[-3000:]
     np.testing.assert_allclose(np.array(loader.stdout.strip(" []\n").split(), float), 1.0,
                                rtol=1e-5)
+
+
+SLURM_TWO_NODES = {"SLURM_JOB_ID": "4242", "SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "2",
+                   "SLURM_STEP_NODELIST": "node[07-08]", "SLURM_STEP_TASKS_PER_NODE": "1(x2)"}
+
+
+@pytest.fixture
+def no_cluster(monkeypatch):
+    for name in ("TF_CONFIG", "CUDA_VISIBLE_DEVICES", *SLURM_TWO_NODES):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def _config(**training):
+    from ei_tf.config import load_config
+
+    return load_config("quickstart", [f"training.{k}={v}" for k, v in training.items()])
+
+
+def test_slurm_job_step_of_two_tasks_is_a_two_worker_cluster(no_cluster):
+    from ei_tf.distributed import cluster_resolver, cluster_tasks, slurm_port_base
+
+    for name, value in SLURM_TWO_NODES.items():
+        no_cluster.setenv(name, value)
+    resolver = cluster_resolver(_config())  # auto: SLURM, as the step has two tasks
+    port = slurm_port_base()
+    assert port == 20000 + 4242
+    assert resolver.cluster_spec().as_dict() == {"worker": [f"node07:{port}", f"node08:{port}"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 1)
+    assert cluster_tasks(resolver) == 2
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ  # GPUs are left to SLURM
+
+
+def test_tf_config_wins_over_slurm_and_one_task_is_no_cluster(no_cluster):
+    from ei_tf.config import ConfigError
+    from ei_tf.distributed import cluster_resolver
+
+    no_cluster.setenv("SLURM_STEP_NUM_TASKS", "1")  # e.g. one task of a job array
+    assert cluster_resolver(_config()) is None
+    assert cluster_resolver(_config(cluster="tf_config")).cluster_spec().as_dict() == {}
+    with pytest.raises(ConfigError, match="not a task of a SLURM job step"):
+        no_cluster.delenv("SLURM_STEP_NUM_TASKS")
+        cluster_resolver(_config(cluster="slurm"))
+    for name, value in SLURM_TWO_NODES.items():
+        no_cluster.setenv(name, value)
+    no_cluster.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1", "c:1"]},
+                                               "task": {"type": "worker", "index": 2}}))
+    resolver = cluster_resolver(_config())
+    assert resolver.cluster_spec().as_dict() == {"worker": ["a:1", "b:1", "c:1"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 2)

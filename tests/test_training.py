@@ -119,6 +119,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
                                                        "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "REPLICAS 2" in result.stdout
+    assert "\ndevices: CPU:0, CPU:1 (" in result.stdout  # printed before training starts
 
 
 def test_unwritable_output_is_a_one_line_error_naming_the_path(tmp_path, capsys):

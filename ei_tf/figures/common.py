@@ -5,7 +5,7 @@ A figure module declares :class:`Need` entries (a config of ``configs/``, option
 of its sweep points, and which analysis it reads: the final epoch, every exported epoch, or
 none for accuracy-only panels). :class:`Context` turns them into run directories under the
 runs root (``<runs>/<config>__<point>/seed_<N>/`` or ``<runs>/<config>/seed_<N>/``), reports
-missing runs with the ``train.py`` commands that produce them, and loads each run's analysis:
+missing runs with the training commands that produce them, and loads each run's analysis:
 through :func:`ei_tf.analysis.pipeline.analyze_run` when the run has its SavedModels (stored
 results are reused, missing ones computed), or directly from ``<run>/analysis/epoch_<E>.json``
 when the exports were removed.
@@ -33,8 +33,7 @@ from ei_tf.analysis.pipeline import (EXPORT_DIR, find_exports, load_stored,  # n
 from ei_tf.analysis.selectivity import DEFAULT_CONSTANT_SKEWNESS  # noqa: E402
 from ei_tf.analysis.recording import AnalysisError  # noqa: E402
 from ei_tf.analysis.stats import bootstrap_ci  # noqa: E402
-
-REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+from ei_tf.config import find_config, shipped_configs  # noqa: E402
 
 # Experimental estimates (Appendix E): image-skewness difference PV- minus PV+ (Znamenskiy et
 # al. 2018); connection probability E->E (Song et al. 2005) and PV->E (Packer & Yuste 2011).
@@ -140,7 +139,7 @@ class Context:
         self.n_images = n_images
         self.data_dir = data_dir
         self.verbose = verbose
-        self.config_dir = Path(config_dir) if config_dir else REPO_CONFIGS
+        self.config_dir = find_config(config_dir) if config_dir else shipped_configs()
         self.constant_skewness = constant_skewness
         self._results: dict = {}
         self._noted: set = set()
@@ -211,12 +210,22 @@ class Context:
         return chosen
 
     def command(self, run: Run) -> str:
+        """The training command of ``run``: ``python train.py --config configs/...`` in a
+        source checkout (``train.py`` in the working directory), else ``ei-train --config``
+        with the name of a shipped config (or the config's path)."""
         config = self.config_path(run.config)
-        try:
-            shown = config.relative_to(Path.cwd())
-        except ValueError:
-            shown = config
-        cmd = f"python train.py --config {_shell_path(shown)}"
+        if Path("train.py").is_file():
+            try:
+                shown = str(config.relative_to(Path.cwd()))
+            except ValueError:
+                shown = str(config)
+            cmd = f"python train.py --config {_shell_path(shown)}"
+        else:
+            try:
+                shown = str(config.relative_to(shipped_configs()).with_suffix(""))
+            except ValueError:
+                shown = str(config)
+            cmd = f"ei-train --config {_shell_path(shown)}"
         cmd += f" --index {run.index}" if run.sweep else f" --seed {run.seed}"
         if self.runs != Path("runs"):
             cmd += f" --out {_shell_path(self.runs)}"
@@ -273,10 +282,11 @@ class Context:
         todo = [e for e in epochs if (run.run_dir, e) not in self._results]
         if todo:
             if _exports(run.run_dir):
-                from ei_tf.analyze_cli import _import_tensorflow_quietly
+                from ei_tf.runtime import import_tensorflow
+
+                import_tensorflow()  # its start-up notices filtered
                 from ei_tf.analysis.pipeline import analyze_run
 
-                _import_tensorflow_quietly()
                 for item in analyze_run(run.run_dir, todo, n_images=self.n_images,
                                         data_dir=self.data_dir, verbose=self.verbose,
                                         constant_skewness=self.constant_skewness):
