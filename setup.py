@@ -11,7 +11,7 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-# configs/ and each of its subdirectories (e.g. configs/workstation) as data packages of ei_tf.configs.
+# configs/ and its subdirectories (e.g. configs/workstation) as data packages of ei_tf.configs.
 CONFIG_PACKAGES = ["ei_tf.configs"] + sorted(
     ".".join(("ei_tf.configs", *d.relative_to("configs").parts))
     for d in Path("configs").rglob("*") if d.is_dir())
