@@ -13,7 +13,6 @@ when the exports were removed.
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import re
@@ -22,16 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ei_tf.analysis.pipeline import (ANALYSIS_DIR, EXPORT_DIR, find_exports,  # noqa: E402
-                                     load_result, result_path)
-from ei_tf.analysis.recording import AnalysisError  # noqa: E402
-from ei_tf.analysis.stats import bootstrap_ci  # noqa: E402
+from ei_tf.analysis.pipeline import (ANALYSIS_DIR, EXPORT_DIR, find_exports, load_result,
+                                     result_path)
+from ei_tf.analysis.recording import AnalysisError
+from ei_tf.analysis.run import read_history
+from ei_tf.analysis.stats import bootstrap_ci
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -298,24 +295,6 @@ def _exports(run_dir: Path) -> dict:
         return {}
 
 
-def read_history(run_dir) -> dict[str, np.ndarray]:
-    """``history.csv`` as columns (float arrays); ``{}`` when absent."""
-    path = Path(run_dir) / "history.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return {}
-    out = {}
-    for key in rows[0]:
-        try:
-            out[key] = np.array([float(r[key]) for r in rows])
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # Quantities of the paper
 
@@ -406,8 +385,16 @@ def mean_ci(values) -> tuple[float, float, float]:
 # Plotting
 
 
+# The paper figures' style, in effect only while one is drawn and saved (:func:`style`).
+STYLE = {"font.size": 8, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def style():
+    """A context in which :data:`STYLE` holds (matplotlib's settings are restored after)."""
+    return plt.rc_context(STYLE)
+
+
 def new_figure(width: float, height: float):
-    plt.rcParams.update({"font.size": 8, "axes.spines.top": False, "axes.spines.right": False})
     return plt.figure(figsize=(width, height))
 
 
