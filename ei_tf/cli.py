@@ -45,8 +45,9 @@ def train_main(argv=None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from .analysis.summaries import AnalysisSummaries
     from .data import DataError
-    from .training import train
+    from .training import run_dir_for, train
     failed = []
     try:
         for n, point in enumerate(points):
@@ -55,7 +56,8 @@ def train_main(argv=None) -> int:
                 print(f"[{n + 1}/{len(points)}] point {point.index}: {point.label} seed "
                       f"{point.seed}", flush=True)
             try:
-                train(cfg, point.seed, out=args.out, force=args.force)
+                summaries = AnalysisSummaries(run_dir_for(args.out, cfg, point.seed), cfg)
+                train(cfg, point.seed, out=args.out, force=args.force, on_export=[summaries])
             except FloatingPointError as err:  # a diverged network: go on with the others
                 if len(points) == 1:
                     raise

@@ -54,8 +54,11 @@ class SavedModelWriter:
     the model's variables, so each write saves their current values.
     """
 
-    def __init__(self, model: keras.Model, cfg: Config):
+    def __init__(self, model: keras.Model, cfg: Config, after_write=()):
+        """``after_write``: callables ``(path, epoch)`` run after each SavedModel is in place
+        (e.g. :class:`ei_tf.analysis.summaries.AnalysisSummaries`)."""
         self.cfg = cfg
+        self.after_write = list(after_write)
         size = cfg.data.image_size
         spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="image")
         # One traced forward pass serves both image signatures.
@@ -106,6 +109,8 @@ class SavedModelWriter:
             shutil.rmtree(old)
         else:
             os.replace(tmp, path)
+        for hook in self.after_write:
+            hook(path, epoch)
         return path
 
 

@@ -117,10 +117,13 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
         raise ConfigError(f"cannot write {saved}: {err.strerror}") from None
 
 
-def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callbacks=()) -> dict:
+def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callbacks=(),
+          on_export=()) -> dict:
     """Train (or resume, or report) one seed of ``cfg``; returns the completion record.
 
-    ``callbacks`` are extra Keras callbacks, run after the built-in ones. Under a multi-worker
+    ``callbacks`` are extra Keras callbacks, run after the built-in ones. ``on_export`` are
+    callables ``(savedmodel_dir, epoch)`` run after each export (``train.py`` passes
+    :class:`ei_tf.analysis.summaries.AnalysisSummaries`). Under a multi-worker
     strategy every worker calls this with the same arguments (``out`` on a file system they
     share, so that all resume from the chief's backup); only the chief writes into the run
     directory.
@@ -151,7 +154,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     # Raising (not a graceful stop) keeps the last completed epoch's backup and exports.
     common = [throughput, keras.callbacks.TerminateOnNaN(raise_error=True)]
     if chief:
-        writer = SavedModelWriter(model, cfg)
+        writer = SavedModelWriter(model, cfg, after_write=on_export)
         if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
             writer.write(export_dir(run_dir, cfg) / "0", 0)
         role = [
