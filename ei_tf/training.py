@@ -103,9 +103,10 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
         except yaml.YAMLError as err:  # e.g. cut off by a crash while it was written
             raise ConfigError(f"{saved} is not valid YAML ({yaml_problem(err)}); repair it, "
                               f"or use --force to overwrite it") from None
-        # The seed list and description do not change what this one run computes.
+        # The seed list, description and TensorBoard summaries do not change what this one
+        # run computes.
         differing = [k for k in config_diff(previous, cfg)
-                     if not k.startswith(("seeds", "description"))]
+                     if not k.startswith(("seeds", "description", "export.tensorboard_"))]
         if differing:
             raise ConfigError(
                 f"{run_dir} holds a run with a different config (fields: "

@@ -48,7 +48,7 @@ def test_each_export_is_summarized_as_its_analysis(quickstart_smoke):
                     means += 1
                     assert values[f"{metric}/{key}"][epoch] == pytest.approx(
                         entry[metric]["mean"], abs=1e-6)
-        assert means >= len(result["populations"])  # the gOSI of every population at least
+        assert means  # some population responds (silent ones have no mean to write)
     assert plugins["density/area3_PN_to_PN"] == "scalars"
     assert {tag.split("/")[0] for tag in values} == {"density", "log_weight", *POPULATION_METRICS}
 
@@ -64,3 +64,20 @@ def test_without_the_selectivity_only_connections_are_summarized(quickstart_smok
     for key, entry in _stored(quickstart_smoke, 1)["connections"].items():
         assert values[f"density/{key}"][1] == pytest.approx(entry["density"], abs=1e-6)
     assert not (tmp_path / "analysis").exists()
+
+
+def test_summary_settings_do_not_make_another_run(tmp_path):
+    """Changing the summaries of a run (e.g. turning the selectivity off to resume faster)
+    resumes it: they do not change what it computes."""
+    from ei_tf.config import ConfigError, load_config
+    from ei_tf.training import prepare_run_dir
+
+    cfg = load_config()
+    prepare_run_dir(tmp_path, cfg)
+    export = dataclasses.replace(cfg.export, tensorboard_analysis=False, tensorboard_images=100)
+    prepare_run_dir(tmp_path, dataclasses.replace(cfg, export=export))
+    saved = config_from_dict(parse_yaml((tmp_path / "config.yaml").read_text()))
+    assert (saved.export.tensorboard_analysis, saved.export.tensorboard_images) == (False, 100)
+    with pytest.raises(ConfigError, match="different config"):
+        prepare_run_dir(tmp_path, dataclasses.replace(
+            cfg, export=dataclasses.replace(export, model_name="other")))
