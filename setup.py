@@ -52,6 +52,9 @@ setup(
     extras_require={
         "test": ["pytest", "pytest-timeout", "setuptools>=70.1"],  # setuptools: the wheel test
         "bench": ["torch"],  # the PyTorch baseline of benchmarks/bench_train.py
+        # gRPC requests to TF Serving (ei_tf.serving); pin it to the installed TensorFlow's
+        # version, e.g. tensorflow-serving-api==2.21.*, so that pip leaves TensorFlow alone
+        "serving": ["tensorflow-serving-api", "grpcio"],
     },
     entry_points={
         "console_scripts": [

@@ -123,6 +123,9 @@ def analyze_main(argv=None) -> int:
 def _figures_main(args) -> int:
     """``--figure N`` / ``--all`` / ``--report``: 0 when every file was written, 3 when runs
     are missing (their training commands are printed on stdout), 2 on another error."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
     from .analysis.recording import AnalysisError
     from .config import ConfigError
     from .figures import NUMBERS, Context, FigureError, MissingRuns, make_figure

@@ -84,8 +84,9 @@ def train_main(argv=None) -> int:
         return 2
     from .runtime import import_tensorflow
     import_tensorflow()  # before any other TensorFlow import: its start-up notices filtered
+    from .analysis.summaries import AnalysisSummaries
     from .data import DataError
-    from .training import train
+    from .training import run_dir_for, train
     verbose = default_verbosity() if args.verbose is None else args.verbose
     failed = []
     try:
@@ -95,7 +96,9 @@ def train_main(argv=None) -> int:
                 print(f"[{n + 1}/{len(points)}] point {point.index}: {point.label} seed "
                       f"{point.seed}", flush=True)
             try:
-                train(cfg, point.seed, out=args.out, force=args.force, verbose=verbose)
+                summaries = AnalysisSummaries(run_dir_for(args.out, cfg, point.seed), cfg)
+                train(cfg, point.seed, out=args.out, force=args.force, verbose=verbose,
+                      on_export=[summaries])
             except FloatingPointError as err:  # a diverged network: go on with the others
                 if len(points) == 1:
                     raise

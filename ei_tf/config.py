@@ -167,6 +167,13 @@ class ExportConfig:
     model_name: str = "ei_model"
     epochs: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 5, 10, 20, 30, 50, 100, 150,
                                                        200], metadata=_range(0))
+    # TensorBoard after each export (train.py; ei_tf.analysis.summaries): the density and
+    # log-weight histogram of every connection type always; with tensorboard_analysis also
+    # gOSI, orientation and image skewness of every population (the full analysis of section 2,
+    # stored in analysis/ too) on the first tensorboard_images test images (null: all; 0: no
+    # image skewness).
+    tensorboard_analysis: bool = True
+    tensorboard_images: int | None = field(default=None, metadata=_range(0))
 
 
 @dataclass
@@ -543,8 +550,9 @@ def smoke(cfg: Config) -> Config:
     """Shrink data and steps only (``--smoke``): 32 training images in batches of 8, 16 test
     images, one epoch, exports of epochs 0 and 1; for images larger than 64 pixels (ImageNet's
     128, whose network costs ~15x more per image) 8 training and 8 test images in batches of 4
-    and only the final export. Time steps are not unrolled (the same computation; tracing the
-    unrolled steps would dominate a run this short). The architecture is untouched."""
+    and only the final export; the analysis summaries use those test images. Time steps are
+    not unrolled (the same computation; tracing the unrolled steps would dominate a run this
+    short). The architecture is untouched."""
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data),
                               training=dataclasses.replace(cfg.training),
                               export=dataclasses.replace(cfg.export))
@@ -556,4 +564,5 @@ def smoke(cfg: Config) -> Config:
     cfg.training.steps_per_epoch = 0
     cfg.training.unroll = False
     cfg.export.epochs = [] if large else [0]
+    cfg.export.tensorboard_images = cfg.data.test_examples
     return cfg

@@ -57,9 +57,14 @@ class SavedModelWriter:
     the model's variables, so each write saves their current values.
     """
 
-    def __init__(self, model: keras.Model, cfg: Config, made_by: dict | None = None):
+    def __init__(self, model: keras.Model, cfg: Config, made_by: dict | None = None,
+                 after_write=()):
+        """``made_by``: the provenance recorded in each SavedModel's metadata (the trainer's
+        adds the data's identity); ``after_write``: callables ``(path, epoch)`` run after each
+        SavedModel is in place (e.g. :class:`ei_tf.analysis.summaries.AnalysisSummaries`)."""
         self.cfg = cfg
-        self.made_by = made_by or provenance()  # the trainer's adds the data's identity
+        self.made_by = made_by or provenance()
+        self.after_write = list(after_write)
         size = cfg.data.image_size
         spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="image")
         # One traced forward pass serves both image signatures.
@@ -111,6 +116,8 @@ class SavedModelWriter:
             shutil.rmtree(old)
         else:
             os.replace(tmp, path)
+        for hook in self.after_write:
+            hook(path, epoch)
         return path
 
 

@@ -149,9 +149,10 @@ def _check_run_dir(run_dir: Path, cfg: Config) -> None:
         except yaml.YAMLError as err:  # e.g. cut off by a crash while it was written
             raise ConfigError(f"{saved} is not valid YAML ({yaml_problem(err)}); repair it, "
                               f"or use --force (moves the run aside)") from None
-        # The seed list and description do not change what this one run computes.
+        # The seed list, description and TensorBoard summaries do not change what this one
+        # run computes.
         differing = [k for k in config_diff(previous, cfg)
-                     if not k.startswith(("seeds", "description"))]
+                     if not k.startswith(("seeds", "description", "export.tensorboard_"))]
         if differing:
             raise ConfigError(
                 f"{run_dir} holds a run with a different config (fields: "
@@ -191,10 +192,13 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
         raise ConfigError(f"cannot write {saved}: {err.strerror}") from None
 
 
-def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callbacks=()) -> dict:
+def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callbacks=(),
+          on_export=()) -> dict:
     """Train (or resume, or report) one seed of ``cfg``; returns the completion record.
 
-    ``callbacks`` are extra Keras callbacks, run after the built-in ones. Under a multi-worker
+    ``callbacks`` are extra Keras callbacks, run after the built-in ones. ``on_export`` are
+    callables ``(savedmodel_dir, epoch)`` run after each export (``train.py`` passes
+    :class:`ei_tf.analysis.summaries.AnalysisSummaries`). Under a multi-worker
     strategy every worker calls this with the same arguments (``out`` on a file system they
     share, so that all resume from the chief's backup); only the chief writes into the run
     directory.
@@ -230,7 +234,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     common = [throughput, keras.callbacks.TerminateOnNaN(raise_error=True)]
     if chief:
         write_fingerprint(backup, cfg)
-        writer = SavedModelWriter(model, cfg, made_by)
+        writer = SavedModelWriter(model, cfg, made_by, after_write=on_export)
         if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
             writer.write(export_dir(run_dir, cfg) / "0", 0)
         role = [

@@ -22,3 +22,15 @@ def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     record = train(cfg, 0, out=out, verbose=0)
     return SimpleNamespace(cfg=cfg, out=out, run_dir=run_dir_for(out, cfg, 0), record=record)
+
+
+@pytest.fixture(scope="session")
+def quickstart_smoke(tmp_path_factory):
+    """``train.py --config configs/quickstart.yaml --smoke`` (synthetic data) through the
+    command line, so with its TensorBoard analysis summaries; returns the run directory."""
+    from ei_tf.cli import train_main
+
+    out = tmp_path_factory.mktemp("runs")
+    assert train_main(["--config", str(CONFIGS / "quickstart.yaml"), "--smoke", "--out",
+                       str(out), "--set", "data.dataset=synthetic"]) == 0
+    return out / "quickstart" / "seed_0"

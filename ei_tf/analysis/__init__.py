@@ -2,7 +2,9 @@
 
 Measures on arrays: :mod:`.selectivity`, :mod:`.connectivity`, :mod:`.stats`.  From exported
 SavedModels: :mod:`.recording` (centre-unit responses, kernels), :mod:`.pipeline` (one JSON per
-exported epoch of a run, cached) and :mod:`.report` (tables, statistics across networks).
+exported epoch of a run, cached), :mod:`.report` (tables, statistics across networks),
+:mod:`.run` (one run directory for notebooks) and :mod:`.summaries` (TensorBoard summaries
+written while a run trains).
 TensorFlow is imported only when a SavedModel is loaded.
 """
 
@@ -32,6 +34,7 @@ from ei_tf.analysis.recording import (
     savedmodel_fingerprint,
 )
 from ei_tf.analysis.report import aggregate, across_networks, format_tables
+from ei_tf.analysis.run import RunData, read_history
 from ei_tf.analysis.selectivity import Summary, gosi, grating_gosi, skewness, summarize
 from ei_tf.analysis.stats import bootstrap_ci
 
@@ -41,6 +44,7 @@ __all__ = [
     "AnalysisError",
     "EpochAnalysis",
     "LoadedModel",
+    "RunData",
     "Summary",
     "across_networks",
     "aggregate",
@@ -59,6 +63,7 @@ __all__ = [
     "load_test_images",
     "log_weights",
     "population_metrics",
+    "read_history",
     "result_path",
     "savedmodel_fingerprint",
     "separable_kernel",

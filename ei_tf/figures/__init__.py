@@ -3,7 +3,9 @@ it needs (:func:`needs`) and drawing its panels (:func:`render`).
 
 ``make_figure(N, ctx, out)`` checks that the runs exist (else raises
 :class:`~ei_tf.figures.common.MissingRuns` carrying the ``train.py`` commands), draws the figure
-and writes ``<out>/figN.png`` and ``<out>/figN.pdf``.
+and writes ``<out>/figN.png`` and ``<out>/figN.pdf``. The paper's style
+(:data:`~ei_tf.figures.common.STYLE`) holds only while a figure is drawn; importing this
+package changes no matplotlib setting (the command line chooses the Agg backend).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib
 from pathlib import Path
 
 from ei_tf.figures.common import Context, FigureError, MissingRuns, Need  # noqa: F401
+from ei_tf.figures.common import style
 
 NUMBERS = tuple(range(2, 18))
 
@@ -31,11 +34,13 @@ def draw(number: int, ctx: Context):
     """The matplotlib figure (not saved); raises MissingRuns when runs are absent."""
     mod = module(number)
     ctx.check(number, mod.needs())
-    return mod.render(ctx)
+    with style():
+        return mod.render(ctx)
 
 
 def make_figure(number: int, ctx: Context, out="figures") -> list[Path]:
     """Draw figure ``number`` and write it as PNG and PDF under ``out``; returns the paths."""
     from ei_tf.figures.common import save
 
-    return save(draw(number, ctx), out, number)
+    with style():  # also while saving: tick labels may be created when the figure is drawn
+        return save(draw(number, ctx), out, number)

@@ -13,7 +13,6 @@ when the exports were removed.
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import re
@@ -22,18 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ei_tf.analysis.pipeline import (EXPORT_DIR, find_exports, load_stored,  # noqa: E402
-                                     result_path, stored_epochs)
-from ei_tf.analysis.selectivity import DEFAULT_CONSTANT_SKEWNESS  # noqa: E402
-from ei_tf.analysis.recording import AnalysisError  # noqa: E402
-from ei_tf.analysis.stats import bootstrap_ci  # noqa: E402
-from ei_tf.config import find_config, shipped_configs  # noqa: E402
+from ei_tf.analysis.pipeline import (EXPORT_DIR, find_exports, load_stored, result_path,
+                                     stored_epochs)
+from ei_tf.analysis.recording import AnalysisError
+from ei_tf.analysis.run import read_history
+from ei_tf.analysis.selectivity import DEFAULT_CONSTANT_SKEWNESS
+from ei_tf.analysis.stats import bootstrap_ci
+from ei_tf.config import find_config, shipped_configs
 
 # Experimental estimates (Appendix E): image-skewness difference PV- minus PV+ (Znamenskiy et
 # al. 2018); connection probability E->E (Song et al. 2005) and PV->E (Packer & Yuste 2011).
@@ -352,24 +349,6 @@ def _exports(run_dir: Path) -> dict:
         return {}
 
 
-def read_history(run_dir) -> dict[str, np.ndarray]:
-    """``history.csv`` as columns (float arrays); ``{}`` when absent."""
-    path = Path(run_dir) / "history.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return {}
-    out = {}
-    for key in rows[0]:
-        try:
-            out[key] = np.array([float(r[key]) for r in rows])
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # Quantities of the paper
 
@@ -477,8 +456,16 @@ def mean_ci(values) -> tuple[float, float, float]:
 # Plotting
 
 
+# The paper figures' style, in effect only while one is drawn and saved (:func:`style`).
+STYLE = {"font.size": 8, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def style():
+    """A context in which :data:`STYLE` holds (matplotlib's settings are restored after)."""
+    return plt.rc_context(STYLE)
+
+
 def new_figure(width: float, height: float):
-    plt.rcParams.update({"font.size": 8, "axes.spines.top": False, "axes.spines.right": False})
     return plt.figure(figsize=(width, height))
 
 

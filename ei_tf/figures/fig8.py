@@ -9,6 +9,7 @@ among responsive neurons), with their gOSI.
 import numpy as np
 
 from ei_tf.figures.common import CELL_COLORS, Need, new_figure, panel_label
+from ei_tf.figures.panels import example_neurons, tuning_curves
 from ei_tf.stimuli import N_FREQ, N_ORIENT, N_PHASE, ORIENTATIONS_DEG, make_gratings
 
 NUMBER = 8
@@ -27,17 +28,6 @@ def mosaic(size: int = 32) -> np.ndarray:
     images = make_gratings(size).images[..., 0]  # [432, size, size]
     grid = images.reshape(N_FREQ * N_PHASE, N_ORIENT, size, size)
     return grid.transpose(0, 2, 1, 3).reshape(N_FREQ * N_PHASE * size, N_ORIENT * size)
-
-
-def examples(entry: dict, count: int = EXAMPLES) -> list[int]:
-    """Indices of responsive neurons with the highest, median and lowest gOSI."""
-    values = np.array([np.nan if v is None else v for v in entry["gosi"]["values"]])
-    order = [int(i) for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))
-             if np.isfinite(values[i])]
-    if len(order) <= count:
-        return order
-    picks = np.linspace(0, len(order) - 1, count).round().astype(int)
-    return [order[p] for p in picks]
 
 
 def render(ctx):
@@ -60,7 +50,7 @@ def render(ctx):
     inner = outer[1].subgridspec(len(CELLS), EXAMPLES, hspace=0.6, wspace=0.35)
     for row, cell in enumerate(CELLS):
         entry = result["populations"].get(f"area3_{cell}")
-        picks = examples(entry) if entry else []
+        picks = example_neurons(entry, EXAMPLES) if entry else []
         for col in range(EXAMPLES):
             ax = fig.add_subplot(inner[row, col])
             if row == 0 and col == 0:
@@ -71,9 +61,8 @@ def render(ctx):
                 ax.set_xticks([]), ax.set_yticks([])
                 continue
             j = picks[col]
-            ax.plot(ORIENTATIONS_DEG, entry["tuning"][j], "-o", ms=2, color=CELL_COLORS[cell])
+            tuning_curves(ax, entry, [j], CELL_COLORS[cell])
             ax.set_title(f"{cell} #{j}  gOSI {entry['gosi']['values'][j]:.2f}", fontsize=7)
-            ax.set_xticks([0, 90, 170])
             ax.tick_params(labelsize=6)
             if row == len(CELLS) - 1:
                 ax.set_xlabel("Orientation (deg)", fontsize=7)

@@ -1,5 +1,7 @@
 """Panel types that several figures share (bars by area and cell type, weight histograms,
-E-I summary scatters, accuracy bars, channel-grid heatmaps)."""
+tuning curves, E-I summary scatters, accuracy bars, channel-grid heatmaps).
+
+Each draws on a given matplotlib Axes and changes no global setting."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from ei_tf.figures.common import (CELL_COLORS, METRIC_LABELS, PALETTE, Context, 
                                   family_types, grid_values, heatmap, population_mean,
                                   pooled_density, pooled_mean, recurrent_areas,
                                   summary_scatter, weight_histogram)
+from ei_tf.stimuli import ORIENTATIONS_DEG
 
 
 def area_title(area: str) -> str:
@@ -67,18 +70,45 @@ def histograms_and_density(axes_hist, ax_density, results: Sequence[dict],
                            area: str = "area3") -> None:
     """Figure 3: weight distributions of one network in ``area`` (``None`` in ``hist_kinds``
     = every recurrent connection), and the densities across networks and areas."""
-    first = results[0]
-    bins = first["log_weight_bins"]
     for ax, kind in zip(axes_hist, hist_kinds):
-        if kind is None:
-            entries = [e for k, e in first["connections"].items() if k.startswith(area + "_")]
-            title = f"All connections ({area_title(area)})"
-        else:
-            entries = [first["connections"][f"{area}_{kind}"]] \
-                if f"{area}_{kind}" in first["connections"] else []
-            title = connection_label(kind)
-        weight_histogram(ax, entries, bins, title)
+        connection_histogram(ax, results[0], kind, area)
     by_area(ax_density, results, "density", density_kinds)
+
+
+def connection_histogram(ax, result: dict, kind: Optional[str], area: str = "area3") -> None:
+    """Figure 3a-d for one network: the distribution of log connection weights of connection
+    type ``kind`` (e.g. ``PN_to_PN``; None = every recurrent connection) in ``area``."""
+    connections = result["connections"]
+    if kind is None:
+        entries = [e for k, e in connections.items() if k.startswith(area + "_")]
+        title = f"All connections ({area_title(area)})"
+    else:
+        entries = [connections[f"{area}_{kind}"]] if f"{area}_{kind}" in connections else []
+        title = connection_label(kind)
+    weight_histogram(ax, entries, result["log_weight_bins"], title)
+
+
+def example_neurons(entry: dict, count: int = 3) -> list[int]:
+    """Indices of ``count`` responsive neurons of one population's analysis entry, from the
+    highest through the median to the lowest gOSI."""
+    values = np.array([np.nan if v is None else v for v in entry["gosi"]["values"]])
+    order = [int(i) for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))
+             if np.isfinite(values[i])]
+    if len(order) <= count:
+        return order
+    picks = np.linspace(0, len(order) - 1, count).round().astype(int)
+    return [order[p] for p in picks]
+
+
+def tuning_curves(ax, entry: dict, neurons: Sequence[int], color=None) -> None:
+    """Figure 8b: orientation tuning curves of ``neurons`` of one population's analysis entry,
+    each over the 18 orientations at the neuron's preferred spatial frequency and phase
+    (Appendix C), labelled with its gOSI (eq. 3)."""
+    gosi = entry["gosi"]["values"]
+    for j in neurons:
+        label = f"#{j} gOSI {gosi[j]:.2f}" if gosi[j] is not None else f"#{j} (silent)"
+        ax.plot(ORIENTATIONS_DEG, entry["tuning"][j], "-o", ms=2, color=color, label=label)
+    ax.set_xticks([0, 90, 170])
 
 
 def ei_points(ctx: Context, need: Need, areas: Optional[Sequence[str]] = None) -> list:
