@@ -17,7 +17,7 @@ import keras
 from keras import ops
 
 from .config import ModelConfig
-from .layers import PACKAGE, DaleConv, SpatialLayerNorm, StepBatchNorm, summed_connections
+from .layers import PACKAGE, DaleConv, SpatialLayerNorm, StepBatchNorm
 
 
 class AreaCell(keras.layers.Layer):
@@ -87,15 +87,6 @@ class AreaCell(keras.layers.Layer):
         whose convolution is exactly 0: only the connection's signed bias remains, and the
         convolution is not computed."""
         return conv.zero_input_response() if initial_step else conv(state)
-
-    @staticmethod
-    def from_states(connections, initial_step: bool, training=False):
-        """``sum_s conv+_s(state_s)`` over the connections ``[(conv, state)]`` into one target,
-        in one GEMM (:func:`~ei_tf.layers.summed_connections`); at the first step the sum of
-        their signed biases (:meth:`from_state`)."""
-        if initial_step:
-            return sum(conv.zero_input_response() for conv, _ in connections)
-        return summed_connections(connections, training)
 
     @staticmethod
     def kept_plus(gate, state, new, initial_step: bool):
@@ -256,11 +247,10 @@ class StandardCell(AreaCell):
         relu, sigmoid = ops.relu, ops.sigmoid
 
         # Input-gating interneurons (IG) and the gate current they send to PN.
-        sources = [(self.pn_to_ig, h)] + ([(self.ig_to_ig, states[2])] if cfg.recurrent_ig
-                                          else [])
-        ig_current = self.from_states(sources, initial_step, training) + x_currents["IG"]
+        ig_current = self.from_state(self.pn_to_ig, h, initial_step) + x_currents["IG"]
         if cfg.recurrent_ig:
             ig_prev = states[2]
+            ig_current = ig_current + self.from_state(self.ig_to_ig, ig_prev, initial_step)
             ig_current = self._norm(self.ig_norm, ig_current, step, training)
             g = sigmoid(self.ig_forget + 1.0)
             ig_cells = self.kept_plus(lambda: g, ig_prev, (1.0 - g) * relu(ig_current),
@@ -381,9 +371,9 @@ class StandardEICell(AreaCell):
         step = self.step_index(counter)
         new = {}
         for post, prev in (("E", e_prev), ("I", i_prev)):
-            current = self.from_states([(self.conns[f"E_to_{post}"], e_prev),
-                                        (self.conns[f"I_to_{post}"], i_prev)],
-                                       initial_step, training) + x_currents[post]
+            current = (self.from_state(self.conns[f"E_to_{post}"], e_prev, initial_step)
+                       + self.from_state(self.conns[f"I_to_{post}"], i_prev, initial_step)
+                       + x_currents[post])
             norm = self.norms[post]
             if isinstance(norm, StepBatchNorm):
                 current = norm(current, step, training=training)

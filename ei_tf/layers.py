@@ -47,60 +47,6 @@ def slice_axis(x, axis: int, start: int, size: int):
     return tf.slice(x, begin, sizes)
 
 
-def apply_kernels(inputs, kernels, bias, training=False):
-    """A stride-1 'same' connection: ``conv(inputs, kernels) + bias``, with ``kernels`` those of
-    :meth:`DaleConv.signed_kernels` (a regular kernel, or a depthwise and a pointwise one) and
-    ``bias`` a ``[C_out]`` vector or None; the bias as a BiasAdd, which Grappler fuses into the
-    convolution together with a following Add or ReLU.
-
-    In training the pointwise step is a MatMul over the pixels (the same sums): its kernel
-    gradient is then one GEMM, faster on CPU than a 1x1 convolution's backward pass (the
-    Standard network's training step: 1.08x on 2 cores), and the bias is added to the MatMul's
-    own output, where Grappler fuses the two (a further 1.01-1.02x); in inference it stays a
-    convolution, which fuses with what follows (there a MatMul was 0.93x).
-    """
-    if len(kernels) == 1:
-        out = ops.conv(inputs, kernels[0], padding="same")
-    elif training:
-        depthwise, pointwise = kernels
-        spatial = ops.depthwise_conv(inputs, depthwise, padding="same")
-        pixels = ops.reshape(spatial, (-1, spatial.shape[-1]))
-        out = ops.matmul(pixels, pointwise[0, 0])
-        if bias is not None:
-            out = tf.nn.bias_add(out, bias)
-        return ops.reshape(out, (-1, *spatial.shape[1:-1], pointwise.shape[-1]))
-    else:
-        out = ops.separable_conv(inputs, *kernels, padding="same")
-    return out if bias is None else tf.nn.bias_add(out, bias)
-
-
-def summed_connections(connections, training=False):
-    """``sum_s conv_s(x_s)``: the currents of several connections into one target population
-    (paper eq. 1: ``conv+(E) - conv+(I)``), computed as ONE connection from the sources
-    concatenated along channels, through each kernel stacked along its input axis (for
-    separable connections one depthwise convolution and one pointwise GEMM whose K is the sum
-    of the sources' channels), plus the sum of the signed biases.
-
-    The same sums as adding the connections' outputs (a sum over sources of sums over their
-    channels is one sum over all channels; only the order of the float additions differs), in
-    fewer and larger GEMMs. ``connections`` is ``[(DaleConv, input)]``: built connections of
-    one form (target width, kernel size, separable); each keeps its own variables.
-    """
-    convs = [conv for conv, _ in connections]
-    forms = {(c.filters, c.kernel_size, c.separable) for c in convs}
-    if len(forms) != 1:
-        raise ValueError(f"summed connections differ in (filters, kernel_size, separable): "
-                         f"{sorted(forms)}")
-    live = [(conv, x) for conv, x in connections if conv.in_channels]
-    if len(live) < 2 or convs[0].filters == 0:
-        return sum(conv(x, training=training) for conv, x in connections)
-    kernels = [ops.concatenate(stack, axis=2)
-               for stack in zip(*(conv.signed_kernels() for conv, _ in live))]
-    biased = [conv.zero_input_response() for conv in convs if conv.bias is not None]
-    return apply_kernels(ops.concatenate([x for _, x in live], axis=-1), kernels,
-                         sum(biased) if biased else None, training)
-
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DaleConv(keras.layers.Layer):
     """Stride-1 'same' 3x3 connection from one population to another.
@@ -158,22 +104,36 @@ class DaleConv(keras.layers.Layer):
             return d * p[0, 0][None, None, :, :]
         return sign_constrained(self.kernel, self.sign_constraint)
 
-    def signed_kernels(self) -> tuple:
-        """The kernels this connection applies, sign-constrained, with the source's sign folded
-        into the last: ``(depthwise, sign * pointwise)`` if separable, else ``(sign * kernel,)``."""
-        if self.separable:
-            return (sign_constrained(self.depthwise, self.sign_constraint),
-                    self.sign * sign_constrained(self.pointwise, self.sign_constraint))
-        return (self.sign * sign_constrained(self.kernel, self.sign_constraint),)
-
     def call(self, inputs, training=False):
-        """``sign * (conv+(inputs) + bias)`` (:func:`apply_kernels`)."""
-        bias = None if self.bias is None else self.zero_input_response()
+        """``sign * (conv+(inputs) + bias)``; the bias as a BiasAdd, which Grappler fuses into
+        the convolution together with a following Add or ReLU.
+
+        In training the pointwise step is a MatMul over the pixels (the same sums): its kernel
+        gradient is then one GEMM, faster on CPU than a 1x1 convolution's backward pass (the
+        Standard network's training step: 1.08x on 2 cores), and the bias is added to the
+        MatMul's own output, where Grappler fuses the two (a further 1.01-1.02x); in inference
+        it stays a convolution, which fuses with what follows (there a MatMul was 0.93x).
+        """
         if self.in_channels == 0 or self.filters == 0:
             shape = ops.shape(inputs)
             out = ops.zeros((shape[0], shape[1], shape[2], self.filters), dtype=inputs.dtype)
-            return out if bias is None else tf.nn.bias_add(out, bias)
-        return apply_kernels(inputs, self.signed_kernels(), bias, training)
+        elif self.separable:
+            depthwise = sign_constrained(self.depthwise, self.sign_constraint)
+            pointwise = self.sign * sign_constrained(self.pointwise, self.sign_constraint)
+            if training:
+                spatial = ops.depthwise_conv(inputs, depthwise, padding="same")
+                pixels = ops.reshape(spatial, (-1, self.in_channels))
+                out = self._plus_bias(ops.matmul(pixels, pointwise[0, 0]))
+                return ops.reshape(out, (-1, *spatial.shape[1:-1], self.filters))
+            out = ops.separable_conv(inputs, depthwise, pointwise, padding="same")
+        else:
+            out = ops.conv(inputs, self.sign * sign_constrained(self.kernel, self.sign_constraint),
+                           padding="same")
+        return self._plus_bias(out)
+
+    def _plus_bias(self, out):
+        """``out + sign * b`` (channels last), or ``out`` without a bias."""
+        return out if self.bias is None else tf.nn.bias_add(out, self.zero_input_response())
 
     def zero_input_response(self):
         """What :meth:`call` gives for an all-zero input, broadcastable to its output: the
