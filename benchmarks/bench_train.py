@@ -14,7 +14,8 @@ For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
   per-step times after warm-up; their ratio, and its lowest and highest value over the
   rounds (the machine's speed drifts, and the two implementations do not drift alike); with
   ``--precision float32 mixed_bfloat16`` also ei-tf under the mixed bfloat16 policy
-  (``training.precision``) and its ratio to float32;
+  (``training.precision``) and its ratio to float32, on CPUs with bfloat16 units (AVX512_BF16
+  or AMX; elsewhere it is skipped, as oneDNN would emulate it);
 * the machine's fp32 matmul GFLOP/s (2048 x 2048, measured at the start of every round, so
   it follows the machine's drift; the median over the rounds) and each implementation's
   fraction of it, counting the network's convolution and dense FLOPs as the
@@ -28,6 +29,7 @@ For each network (CIFAR10 Standard, StandardEI; batch 128) it reports
   times, alternating in rounds, each fit's warm-up batches left out.
   Without ``--data-dir`` / ``EI_TF_DATA_DIR``, synthetic images stand in (same augmentation).
 
+The output starts with the machine: CPU model, cores, ISA extensions, TensorFlow and PyTorch.
 These are measurements, not tests: nothing here has a threshold.
 """
 
@@ -53,6 +55,7 @@ from ei_tf.config import load_config  # noqa: E402
 from ei_tf.data import load_datasets  # noqa: E402
 from ei_tf.layers import DaleConv, RecurrentArea  # noqa: E402
 from ei_tf.model import build_model  # noqa: E402
+from ei_tf.provenance import cpu_isa, cpu_model, has_bfloat16_units  # noqa: E402
 from ei_tf.training import compile_model  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -104,6 +107,19 @@ def tf_trainer(family: str, batch_size: int, precision: str = "float32"):
     images = tf.constant(rng.integers(0, 256, (batch_size, 32, 32, 3)).astype("float32"))
     labels = tf.constant(rng.integers(0, 10, (batch_size,)).astype("int32"))
     return model, cfg, lambda: model.train_on_batch(images, labels)
+
+
+def machine() -> str:
+    """The machine and software the figures below belong to: CPU model, cores, the ISA
+    extensions oneDNN picks its kernels by, TensorFlow's and PyTorch's versions."""
+    try:
+        import torch
+        pytorch = torch.__version__
+    except ImportError:
+        pytorch = "not installed"
+    return (f"{cpu_model()}, {os.cpu_count()} cores, ISA: {' '.join(cpu_isa()) or 'unknown'}\n"
+            f"TensorFlow {tf.__version__}, PyTorch {pytorch}, TF_ENABLE_ONEDNN_OPTS="
+            f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
 
 
 def torch_trainer(family: str, batch_size: int):
@@ -176,8 +192,10 @@ def main(argv=None) -> int:
                    help="ei-tf's training.precision, each timed (the first is the reference)")
     args = p.parse_args(argv)
 
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, TF_ENABLE_ONEDNN_OPTS="
-          f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, batch {args.batch_size}")
+    print(f"{machine()}, batch {args.batch_size}")
+    if "mixed_bfloat16" in args.precision[1:] and not has_bfloat16_units():
+        print("no bfloat16 units (AVX512_BF16 or AMX) on this CPU: mixed_bfloat16 skipped")
+        args.precision.remove("mixed_bfloat16")
     for family in args.family:
         steps = {}
         for precision in args.precision:

@@ -66,6 +66,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The /proc/cpuinfo flags by which oneDNN picks its kernels, and their names in Intel's manuals.
+ONEDNN_ISA = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512_BF16",
+              "amx_tile": "AMX", "amx_bf16": "AMX_BF16"}
+
+
+def cpu_isa() -> list[str]:
+    """The instruction-set extensions among :data:`ONEDNN_ISA` the CPU has (``/proc/cpuinfo``;
+    empty where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return [name for flag, name in ONEDNN_ISA.items() if flag in flags]
+
+
+def has_bfloat16_units() -> bool:
+    """Whether the CPU computes bfloat16 in hardware (AVX512_BF16 or AMX), where oneDNN runs a
+    mixed_bfloat16 network's convolutions and matmuls in bfloat16 rather than emulating it."""
+    return bool({"AVX512_BF16", "AMX_BF16"} & set(cpu_isa()))
+
+
 def devices() -> dict:
     """The CPU model and core count, and the GPUs TensorFlow sees (if it is imported)."""
     record = {"cpu": cpu_model(), "cpu_cores": os.cpu_count(), "gpus": []}
