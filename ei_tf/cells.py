@@ -50,8 +50,8 @@ class AreaCell(keras.layers.Layer):
         cfg = self.cfg
         return DaleConv(filters, cfg.kernel_size, separable=cfg.separable,
                         sign_constraint=cfg.sign_constraint, use_bias=use_bias, bias_init=bias_init,
-                        weight_decay=self.weight_decay, sign=sign, dtype=self.dtype_policy,
-                        name=name)
+                        weight_decay=self.weight_decay, sign=sign,
+                        init_gain=cfg.recurrent_init_gain, dtype=self.dtype_policy, name=name)
 
     def batch_norm(self, name):
         return StepBatchNorm(self.cfg.time_steps, self.cfg.bn_momentum, self.cfg.bn_epsilon,

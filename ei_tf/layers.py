@@ -59,11 +59,18 @@ class DaleConv(keras.layers.Layer):
     2): the layer computes ``sign * (conv+(x) + b)``, with the sign folded into the pointwise (or
     regular) kernel and the bias, so no pass over the output map multiplies it. Negation is
     exact, so the values are those of multiplying the output.
+
+    Kernels start glorot-uniform (the authors' ``tf.get_variable`` default) times
+    ``init_gain``.
     """
 
     def __init__(self, filters, kernel_size=3, separable=True, sign_constraint="abs",
-                 use_bias=True, bias_init=0.0, weight_decay=0.0, sign=1.0, **kwargs):
+                 use_bias=True, bias_init=0.0, weight_decay=0.0, sign=1.0, init_gain=1.0,
+                 **kwargs):
         super().__init__(**kwargs)
+        if init_gain <= 0:
+            raise ValueError(f"DaleConv init_gain must be positive, got {init_gain}")
+        self.init_gain = float(init_gain)
         self.sign = float(sign)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
@@ -77,7 +84,8 @@ class DaleConv(keras.layers.Layer):
         self.in_channels = int(input_shape[-1])
         k, cin, cout = self.kernel_size, self.in_channels, self.filters
         reg = l2(self.weight_decay)
-        glorot = keras.initializers.GlorotUniform()
+        # Glorot uniform scaled by init_gain (a value gain g is a variance scale g**2).
+        glorot = keras.initializers.VarianceScaling(self.init_gain ** 2, "fan_avg", "uniform")
         if self.separable:
             self.depthwise = self.add_weight(shape=(k, k, cin, 1), initializer=glorot,
                                              regularizer=reg, name="depthwise")
@@ -155,7 +163,8 @@ class DaleConv(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": self.kernel_size, "separable": self.separable,
                 "sign_constraint": self.sign_constraint, "use_bias": self.use_bias,
-                "bias_init": self.bias_init, "weight_decay": self.weight_decay, "sign": self.sign}
+                "bias_init": self.bias_init, "weight_decay": self.weight_decay, "sign": self.sign,
+                "init_gain": self.init_gain}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
