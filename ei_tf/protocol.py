@@ -128,6 +128,8 @@ def close_launches(run_dir: Path, returncode: int | None = None) -> None:
 
 def record_launch(run_dir: Path, point: Point) -> dict:
     """Append this launch (time, code, software, devices, model fingerprint) to the run."""
+    from .runtime import import_tensorflow
+    import_tensorflow()  # its start-up notices filtered out of the runner's log
     from .model import model_fingerprint
     run_dir.mkdir(parents=True, exist_ok=True)
     close_launches(run_dir)
