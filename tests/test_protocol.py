@@ -54,7 +54,8 @@ def test_workstation_configs_compress_the_papers_schedule(path):
     assert cfg.model.bn_momentum == 0.997
     assert (t.learning_rate, t.weight_decay, t.momentum) == (
         full.training.learning_rate, full.training.weight_decay, full.training.momentum)
-    assert path.read_text().startswith("# python -m ei_tf.protocol")
+    text = path.read_text()
+    assert text.startswith("# python -m ei_tf.protocol") and "# Wall time per seed:" in text
 
 
 @pytest.mark.parametrize("text, message", [
