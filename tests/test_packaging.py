@@ -99,8 +99,8 @@ def test_wheel_in_a_fresh_environment_trains_and_analyses(tmp_path):
     ("quickstart", "quickstart.yaml"),
     ("fig7_standard_inhpn.yaml", "fig7_standard_inhpn.yaml"),
     ("configs/fig7_standard_inhpn.yaml", "fig7_standard_inhpn.yaml"),
-    ("cpu/fig2_standard", "cpu/fig2_standard.yaml"),
-    ("configs/cpu", "cpu"),
+    ("workstation/fig2_standard", "workstation/fig2_standard.yaml"),
+    ("configs/workstation", "workstation"),
 ])
 def test_config_by_name_or_path_from_any_directory(given, expected, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no configs/ here: the shipped ones are found

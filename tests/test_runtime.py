@@ -82,7 +82,7 @@ def test_train_passes_the_verbosity_to_keras(argv, tty, expected, monkeypatch):
 
     seen = []
     monkeypatch.setattr(ei_tf.training, "train",
-                        lambda cfg, seed, out, force, verbose: seen.append(verbose))
+                        lambda cfg, seed, out, force, verbose, **_: seen.append(verbose))
     monkeypatch.setattr(sys, "stdout", _Stream(tty))
     assert cli.train_main(["--config", "quickstart", *argv]) == 0
     assert seen == [expected]
