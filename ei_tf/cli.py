@@ -77,8 +77,11 @@ def train_main(argv=None) -> int:
         if args.index is not None:
             points = [select(points, args.index, args.config)]
         if args.list:
-            print("\n".join(format_points(points, args.out)))
+            print("\n".join(format_points(points, args.out)), flush=True)
             return 0
+    except BrokenPipeError:  # --list read in part (e.g. | head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -113,6 +113,21 @@ def test_bad_sweeps_are_one_line_errors(tmp_path, sweep, message):
     assert "\n" not in str(err.value) and "grid.yaml" in str(err.value)
 
 
+def test_cli_list_read_in_part_is_not_an_error(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # More lines than a pipe buffers, so that the writer sees the reader go away.
+    path = write(tmp_path, f"seeds: {list(range(3000))}\n")
+    root = Path(__file__).resolve().parent.parent
+    piped = subprocess.run(f"{sys.executable} train.py --config {path} --out {tmp_path} --list "
+                           f"| head -1; exit ${{PIPESTATUS[0]}}", shell=True, cwd=root,
+                           executable="/bin/bash", capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    assert len(piped.stdout.splitlines()) == 1
+
+
 def test_cli_list_prints_every_point(tmp_path, capsys):
     path = write(tmp_path, GRID)
     out = tmp_path / "runs"
