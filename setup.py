@@ -40,7 +40,9 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",  # Keras 3 as tf.keras
-        "keras>=3.13,<3.16",  # TerminateOnNaN(raise_error=True); tested up to 3.15
+        # The minor version tested: resume reads Keras' BackupAndRestore files, whose layout
+        # is Keras' own (ei_tf.training checks it and says so when it differs).
+        "keras>=3.15,<3.16",
         "tensorboard>=2.16",  # TensorBoard logs (no longer pulled in by tensorflow itself)
         "tensorflow-datasets>=4.9",
         "importlib_resources",  # needed by tensorflow-datasets to prepare datasets
