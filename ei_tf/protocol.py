@@ -151,6 +151,17 @@ def collect(run_dir: Path, runs_root: Path, results: Path) -> Path:
     return target
 
 
+def collected(run_dir: Path, runs_root: Path, results: Path) -> bool:
+    """Whether ``results`` already holds this finished run's results: the same completion
+    record and an analysis of every export (so the run need not be analysed again)."""
+    target = results / run_dir.relative_to(runs_root)
+    done = target / "completed.json"
+    exports = {p.name for p in (run_dir / "export").glob("*/*") if p.name.isdigit()}
+    analysed = {p.stem[len("epoch_"):] for p in (target / "analysis").glob("epoch_*.json")}
+    return (done.is_file() and done.read_bytes() == (run_dir / "completed.json").read_bytes()
+            and exports <= analysed)
+
+
 def _python(module: str, *args) -> int:
     """Run ``python -m module args`` with this interpreter and this copy of ei_tf."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -207,6 +218,8 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
                 if key in failed:
                     continue
                 if (run_dir / "completed.json").is_file():
+                    if collected(run_dir, runs_root, results):
+                        continue
                     if not finish(run_dir, runs_root, results):
                         failed.add(key)
                 elif pending is None and not entry.hold:

@@ -123,6 +123,8 @@ def test_runner_collects_finished_runs_and_trains_the_first_unfinished_in_order(
     monkeypatch.setattr(protocol, "record_launch", lambda run_dir, point: None)
     assert protocol.run(protocol.load_protocol(path), runs, results) == 2
     trained = [a[a.index("--seed") + 1] for m, a in calls if m == "ei_tf.cli"]
+    analysed = [a[a.index("--run") + 1] for m, a in calls if m == "ei_tf.analyze_cli"]
+    assert sorted(analysed) == sorted(str(runs / "fig2_standard" / f"seed_{s}") for s in (0, 2))
     assert trained == ["1", "2"]  # the held StandardEI entry is skipped
     assert (results / "fig2_standard" / "seed_0" / "completed.json").is_file()
     assert (results / "fig2_standard" / "seed_2" / "completed.json").is_file()
