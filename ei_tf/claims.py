@@ -24,6 +24,7 @@ the row's expectation.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -455,13 +456,21 @@ def claim_markdown(claim: Claim) -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=None)
+def _current_fingerprint(config_text: str) -> tuple:
+    """The fingerprint the current code gives the network of a run's ``config.yaml``."""
+    from ei_tf.config import config_from_dict, parse_yaml
+    from ei_tf.model import model_fingerprint
+
+    return tuple(model_fingerprint(config_from_dict(parse_yaml(config_text), "a run's config")))
+
+
 def model_provenance(run_dirs: Sequence) -> list[str]:
     """Markdown lines: per run, the commits that trained it and whether the model they trained
     is the current code's (:func:`ei_tf.model.same_model` on the launch records' model
     fingerprints against the fingerprint the current code gives the run's config)."""
-    from ei_tf.config import config_from_dict, parse_yaml
+    from ei_tf.model import same_model
 
-    current: dict = {}
     lines = ["| run | trained by (commits) | model | wall hours | CPU |", "|---|---|---|---|---|"]
     for run_dir in dict.fromkeys(str(r) for r in run_dirs):
         path = Path(run_dir) / LAUNCHES
@@ -474,15 +483,8 @@ def model_provenance(run_dirs: Sequence) -> list[str]:
         commits = ", ".join(dict.fromkeys(
             (launch["code"]["commit"] or "?")[:7] + ("+" if launch["code"]["dirty"] else "")
             for launch in launches))
-        if config_text not in current:
-            from ei_tf.model import model_fingerprint
-
-            current[config_text] = model_fingerprint(
-                config_from_dict(parse_yaml(config_text), str(path)))
-        from ei_tf.model import same_model
-
-        same = all(same_model(launch["model_fingerprint"], current[config_text])
-                   for launch in launches)
+        current = _current_fingerprint(config_text)  # once per distinct config
+        same = all(same_model(launch["model_fingerprint"], current) for launch in launches)
         cpus = ", ".join(dict.fromkeys(launch["devices"]["cpu"] for launch in launches
                                        if launch.get("devices")))
         lines.append(f"| `{run_dir}` | {commits} | "
