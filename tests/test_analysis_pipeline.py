@@ -24,11 +24,12 @@ import tensorflow as tf  # before ei_tf.analyze_cli: the CLI then leaves TF's se
 from ei_tf.analysis.pipeline import (CONNECTION_METRICS, LOG_WEIGHT_BINS, POPULATION_METRICS,
                                      analyze_run, load_stored, result_path)
 from ei_tf.analysis.recording import savedmodel_fingerprint
-from ei_tf.analysis.report import across_networks, aggregate
-from ei_tf.analysis.stats import bootstrap_ci
+from ei_tf.analysis.summary import across_networks, aggregate, mean_ci
 from ei_tf.analyze_cli import analyze_main
 from ei_tf.files import write_json
 from ei_tf.stimuli import make_gratings
+
+pytestmark = pytest.mark.tf
 
 REPO = Path(__file__).resolve().parents[1]
 N_IMAGES = 200
@@ -123,7 +124,7 @@ def test_json_holds_every_population_and_connection(analysed):
     assert result["schema"] == 1 and result["epoch"] == 0
     assert result["family"] == "standard"
     assert result["settings"]["n_images"] == N_IMAGES
-    assert result["settings"]["n_gratings"] == 432
+    assert result["settings"]["n_gratings"] == 432  # Appendix C
     assert result["fingerprint"] == savedmodel_fingerprint(run / "export/small/0")
     assert set(result["populations"]) == STANDARD_POPS
     assert set(result["connections"]) == STANDARD_CONNS
@@ -246,9 +247,12 @@ def test_constant_skewness_readings_are_counted_and_stored_apart(standard_run, t
     assert zero.result["settings"]["constant_skewness"] == "zero"
     assert undefined.result["settings"]["constant_skewness"] == "undefined"
     n_constant = 0
+    grating_resp, _ = _centre_responses(run / "export/small/0", make_gratings(32).images)
     for key, entry in zero.result["populations"].items():
         a, b = entry["orientation_skewness"], undefined.result["populations"][key][
             "orientation_skewness"]
+        # the neurons whose centre unit answers every grating alike, counted directly
+        assert a["n_constant"] == int(np.sum(np.ptp(grating_resp[key], axis=0) == 0))
         assert a["n_constant"] == b["n_constant"]
         assert a["n_excluded"] == 0 and b["n_excluded"] == b["n_constant"]
         assert [0.0 if v is None else v for v in b["values"]] == a["values"]
@@ -366,7 +370,7 @@ def test_bootstrap_across_two_fake_networks(tmp_path):
     out = aggregate(loaded)
     assert out["n_networks"] == 2 and out["runs"] == ["seed_0", "seed_1"]
     gosi = out["populations"]["area3_PN"]["gosi"]
-    mean, low, high = bootstrap_ci(np.array([0.2, 0.4]))
+    mean, low, high = mean_ci(np.array([0.2, 0.4]))
     assert (gosi["mean"], gosi["low"], gosi["high"]) == pytest.approx((mean, low, high))
     assert gosi["mean"] == pytest.approx(0.3) and gosi["low"] <= 0.3 <= gosi["high"]
     assert gosi["values"] == [0.2, 0.4] and gosi["n_networks"] == 2

@@ -8,9 +8,10 @@ a subprocess to show that the real entry point prints no traceback either.
 
 Every case fails before any training starts, except ``nan_loss``, which trains a tiny network
 on the synthetic dataset with a huge learning rate for one (short) epoch. Cases marked
-``untouched`` also check that nothing under tmp_path was written. A read-only output directory
-is tested apart, in a subprocess that permission bits apply to (``setpriv`` drops root's
-capabilities that bypass them).
+``untouched`` also check that nothing under tmp_path was written; cases marked ``TF`` import
+TensorFlow before they fail (a run directory, data or a SavedModel is read). A read-only output
+directory is tested apart, in a subprocess that permission bits apply to (``setpriv`` drops
+root's capabilities that bypass them).
 """
 
 import os
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = "{repo}/configs/quickstart.yaml"
 ENV_DATA_DIR = "EI_TF_DATA_DIR"
 CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+TF = pytest.mark.tf  # the cases that import TensorFlow before they fail
 
 # A network small enough to train one epoch on 32 synthetic images in seconds.
 TINY_CONFIG = """\
@@ -177,7 +179,13 @@ def _smoke_run_with_config(tmp, request, section, key, value):
 
 
 def savedmodel_of_another_family(tmp, monkeypatch, request):
-    return _smoke_run_with_config(tmp, request, "model", "family", "standard_ei")
+    import yaml
+
+    made = _smoke_run_with_config(tmp, request, "model", "family", "standard_ei")
+    config = yaml.safe_load((made["run"] / "config.yaml").read_text())
+    config["model"]["normalization"] = "e_current_bn"  # a valid StandardEI config
+    (made["run"] / "config.yaml").write_text(yaml.safe_dump(config))
+    return made
 
 
 def savedmodel_of_another_image_size(tmp, monkeypatch, request):
@@ -264,7 +272,7 @@ CASES = [
          ["--config", QUICKSTART, "--set", "training.learning_rate=0"],
          r"training\.learning_rate.*0.*out of range"),
     case("malformed_tf_config", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
-         r"TF_CONFIG is not a JSON object with a 'cluster'", malformed_tf_config),
+         r"TF_CONFIG is not a JSON object with a 'cluster'", malformed_tf_config, marks=TF),
     # Unknown variants and datasets
     case("unknown_family", "train", ["--config", QUICKSTART, "--set", "model.family=foo"],
          r"model\.family.*'foo'.*standard.*standard_ei"),
@@ -298,66 +306,67 @@ CASES = [
     # Run directories
     case("out_is_a_file", "train", ["--config", QUICKSTART, "--out", "{file}"],
          r"cannot create run directory .*a_file.quickstart.seed_0: Not a directory",
-         a_plain_file),
+         a_plain_file, marks=TF),
     case("damaged_run_config", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
          r"seed_0.config\.yaml is not valid YAML \(line 2, column \d+: .*\); repair it, or use "
-         r"--force \(moves the run aside\)", damaged_run_config, untouched=True),
+         r"--force \(moves the run aside\)", damaged_run_config, untouched=True, marks=TF),
     case("damaged_completed", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
          r"seed_0.completed\.json is damaged \(not a completion record with a test_accuracy\); "
-         r"move .*seed_0 aside, or use --force", damaged_completed, untouched=True),
+         r"move .*seed_0 aside, or use --force", damaged_completed, untouched=True, marks=TF),
     case("damaged_history", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
          r"seed_0.history\.csv is damaged: line 3 has 2 values for 5 columns; repair it, or "
-         r"use --force \(moves the run aside\)", damaged_history, untouched=True),
+         r"use --force \(moves the run aside\)", damaged_history, untouched=True, marks=TF),
     case("env_runs_is_a_file", "train", ["--config", QUICKSTART],
          r"EI_TF_RUNS=.*a_file is not a directory; point it at the root of the run "
          r"directories, or unset it", env_runs_is_a_file, untouched=True),
     # Data (raised when the run starts, before any model is built)
     case("image_size_for_cifar10", "train",
          ["--config", QUICKSTART, "--out", "{tmp}/runs", "--set", "data.image_size=64"],
-         r"cifar10 images are 32x32 but data\.image_size is 64"),
+         r"cifar10 images are 32x32 but data\.image_size is 64", marks=TF),
     case("data_dir_nowhere", "train",
          ["--config", QUICKSTART, "--out", "{tmp}/runs", "--set", "data.data_dir={tmp}/nowhere"],
-         r"CIFAR10 directory .*nowhere \(from data\.data_dir\) does not exist"),
+         r"CIFAR10 directory .*nowhere \(from data\.data_dir\) does not exist", marks=TF),
     case("env_data_dir_nowhere", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
          r"CIFAR10 directory .*no_such_data \(from EI_TF_DATA_DIR\) does not exist",
-         env_data_dir_nowhere),
+         env_data_dir_nowhere, marks=TF),
     case("cifar_files_missing", "train",
          ["--config", QUICKSTART, "--out", "{tmp}/runs", "--set", "data.data_dir={data}"],
-         r"CIFAR10 batch file .*data_batch_1 not found \(from data\.data_dir\)", empty_cifar_dir),
+         r"CIFAR10 batch file .*data_batch_1 not found \(from data\.data_dir\)", empty_cifar_dir,
+         marks=TF),
     case("corrupt_cifar_pickle", "train", ["--config", QUICKSTART, "--out", "{tmp}/runs"],
          r"malformed CIFAR10 batch file .*data_batch_3: cannot unpickle it",
-         corrupt_cifar_pickle),
+         corrupt_cifar_pickle, marks=TF),
     # Divergence: the run stops, keeps its last completed epoch and says so
     case("nan_loss", "train",
          ["--config", "{config}", "--out", "{tmp}/runs",
           "--set", "training.learning_rate=1e30"],
          r"training of .*tiny.seed_0 stopped: the loss became NaN or Inf; no epoch had "
          r"completed \(a rerun starts afresh\)",
-         tiny_config, marks=pytest.mark.slow),
+         tiny_config, marks=[pytest.mark.slow, TF]),
     # analyze.py
     case("analyze_nothing_to_do", "analyze", [], r"nothing to do: give --run RUN_DIR"),
     case("analyze_no_such_figure", "analyze", ["--figure", "1"], r"there is no figure 1"),
     case("analyze_run_dir_missing", "analyze", ["--run", "{tmp}/no_such_run"],
-         r"run directory .*no_such_run does not exist"),
+         r"run directory .*no_such_run does not exist", marks=TF),
     case("analyze_run_is_a_file", "analyze", ["--run", "{file}"],
-         r"run directory .*a_file is not a directory", a_plain_file),
+         r"run directory .*a_file is not a directory", a_plain_file, marks=TF),
     case("analyze_no_export", "analyze", ["--run", "{run}"],
          r"run has no exported SavedModel \(expected .*export/<model_name>/<epoch>/"
-         r"saved_model\.pb\)", run_without_export),
+         r"saved_model\.pb\)", run_without_export, marks=TF),
     case("analyze_corrupt_savedmodel", "analyze", ["--run", "{run}", "--images", "0"],
-         r"saved_model\.pb is not a readable SavedModel", garbage_savedmodel),
+         r"saved_model\.pb is not a readable SavedModel", garbage_savedmodel, marks=TF),
     case("analyze_epoch_not_exported", "analyze", ["--run", "{run}", "--epoch", "7"],
-         r"epoch 7 is not exported in .*run \(exported: 1", garbage_savedmodel),
+         r"epoch 7 is not exported in .*run \(exported: 1", garbage_savedmodel, marks=TF),
     case("analyze_without_activity_signature", "analyze", ["--run", "{run}", "--images", "0"],
          r"SavedModel .* has no '\w+' signature \(it has: .*serve.*\); re-export it",
-         serving_only_run),
+         serving_only_run, marks=TF),
     case("analyze_savedmodel_of_another_family", "analyze", ["--run", "{run}", "--images", "0"],
          r"SavedModel .*run.export.ei_model.\d+ is a standard network but .*run.config\.yaml "
-         r"describes a standard_ei one", savedmodel_of_another_family, untouched=True),
+         r"describes a standard_ei one", savedmodel_of_another_family, untouched=True, marks=TF),
     case("analyze_savedmodel_of_another_image_size", "analyze",
          ["--run", "{run}", "--images", "0"],
          r"SavedModel .*run.export.ei_model.\d+ takes 32x32 images but .*run.config\.yaml has "
-         r"data\.image_size 64", savedmodel_of_another_image_size, untouched=True),
+         r"data\.image_size 64", savedmodel_of_another_image_size, untouched=True, marks=TF),
     case("analyze_env_runs_is_a_file", "analyze", ["--figure", "2"],
          r"EI_TF_RUNS=.*a_file is not a directory", env_runs_is_a_file, untouched=True),
 ]
@@ -421,6 +430,7 @@ def _set_directory_modes(root: Path, mode: int):
             path.chmod(mode)
 
 
+@pytest.mark.tf
 @pytest.mark.parametrize("setup, expected", [
     (read_only_out, r"cannot create run directory .*ro.runs.quickstart.seed_0: Permission "
                     r"denied"),

@@ -12,6 +12,8 @@ import pytest
 
 from ei_tf.provenance import has_bfloat16_units
 
+pytestmark = pytest.mark.tf
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ei_tf import claims
+from ei_tf.analysis import claims
 from ei_tf.analysis.pipeline import SCHEMA
+from ei_tf.analysis.runs import Context
 from ei_tf.analyze_cli import analyze_main
-from ei_tf.figures.common import Context
 
 WORKSTATION_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "workstation"
 AREAS = ("area3", "area4")
@@ -93,6 +93,7 @@ def test_a_difference_whose_interval_contains_zero_fails():
         claims.UNDEFINED)
 
 
+@pytest.mark.tf
 def test_report_command_writes_and_prints_markdown(tmp_path, capsys):
     runs = tmp_path / "runs"
     for seed in (0, 1):
@@ -195,6 +196,7 @@ def test_no_inhibition_compares_with_and_without_batchnorm(tmp_path):
     assert rows["fig2_standard test accuracy"] is None  # the reference, shown only
 
 
+@pytest.mark.tf
 def test_report_names_the_code_that_trained_each_run(tmp_path):
     from ei_tf.config import dump_config, load_config
     from ei_tf.model import model_fingerprint

@@ -14,14 +14,15 @@ from ei_tf.config import load_config
 from ei_tf.model import build_model
 from ei_tf.sweep import load_points
 
+pytestmark = pytest.mark.tf
+
 ALL = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 AUTHORS_GRID = [1, 4, 16, 64, 256]  # the authors' NoNorm E x I grid (Fig 17c), 5 seeds
 
 
-def trainable(cfg) -> int:
+def build(cfg) -> keras.Model:
     keras.backend.clear_session()
-    model = build_model(cfg)
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return build_model(cfg)
 
 
 @pytest.mark.parametrize("config", ALL)
@@ -31,8 +32,12 @@ def test_config_validates_and_builds(config):
     # Build the first and the last network (a sweep's smallest and largest grid point).
     builds = [points[0]] if not points[0].name else [points[0], points[-1]]
     for point in builds:
-        n = trainable(point.config)
-        assert n > 0
+        model, d = build(point.config), point.config.data
+        # images of the config's size in, one logit per class out (exact parameter counts of
+        # the CIFAR10 networks: tests/test_model.py)
+        assert model.input_shape == (None, d.image_size, d.image_size, 3)
+        assert model.output_shape == (None, d.num_classes)
+        n = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         print(f"{config}: {point.label} seed {point.seed}: {n:,} trainable parameters "
               f"({len(points)} runs)")
 
@@ -88,9 +93,12 @@ def test_dropout_configs_drop_in_training_only():
     for config in ("fig9c_pn_cell_drpt.yaml", "fig9c_pn_cell_drpt_add_og_drpt.yaml"):
         text = (CONFIGS / config).read_text()
         assert "tf.nn.dropout" in text  # the header says how the authors' code differs
-        assert load_config(CONFIGS / config).model.dropout_at_inference is False
+        off = load_config(CONFIGS / config)
+        assert off.model.dropout_at_inference is False
         on = load_config(CONFIGS / config, sets=["model.dropout_at_inference=true"])
-        assert on.model.dropout_at_inference is True
+        # the switch is accepted and is the only difference
+        assert _network(on) == {**_network(off),
+                                "model": {**_network(off)["model"], "dropout_at_inference": True}}
 
 
 def test_channel_grids_contain_the_papers_networks():

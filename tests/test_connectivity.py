@@ -10,11 +10,14 @@ from ei_tf.analysis.connectivity import (
     separable_kernel,
 )
 
-T = math.exp(-10)
+T = math.exp(-10)  # the paper's density threshold (section 2 and Figure 3; Appendix A)
 
 
-def test_threshold_constant():
-    assert DENSITY_THRESHOLD == T
+def test_pipeline_threshold_is_the_papers():
+    """The threshold the analysis pipeline passes (DENSITY_THRESHOLD) is exactly exp(-10): an
+    entry at exp(-10) is not counted, the next float above it is."""
+    kernel = np.array([T, np.nextafter(T, 1.0)]).reshape(1, 1, 1, 2)
+    assert density(kernel, threshold=DENSITY_THRESHOLD) == 1 / 2
 
 
 def test_channel_weights_average_magnitudes():

@@ -18,6 +18,8 @@ import tensorflow as tf
 from ei_tf import data as D
 from ei_tf.config import DataConfig
 
+pytestmark = pytest.mark.tf
+
 FIRST_TEST_LABELS = [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from conftest import CONFIGS, ROOT
 
+pytestmark = pytest.mark.tf
+
 WORKER = """
 import sys
 import keras

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ei_tf.export import ACTIVITY, CONNECTIVITY, SERVING, exported_epochs, read_metadata
+from ei_tf.layout import ACTIVITY, CONNECTIVITY, SERVING, export_dir, read_metadata, versions
 
 
 def images(n=4, seed=0):
@@ -21,7 +21,8 @@ def last_export(run):
 
 def test_versions_follow_the_export_schedule(smoke_run):
     root = smoke_run.run_dir / "export" / smoke_run.cfg.export.model_name
-    assert exported_epochs(smoke_run.run_dir, smoke_run.cfg) == [0, 1]
+    assert root == export_dir(smoke_run.run_dir, smoke_run.cfg.export.model_name)
+    assert list(versions(root)) == [0, 1]
     assert sorted(p.name for p in root.iterdir()) == ["0", "1"]  # no temporary leftovers
     assert read_metadata(root / "1")["epoch"] == 1
     assert read_metadata(root / "1")["config"]["model"]["pn_channels"] == [64, 128]
@@ -93,5 +94,10 @@ def test_tf1_session_loader_runs_serving_default_by_tensor_name(smoke_run):
 
 def test_completion_record(smoke_run):
     record = json.loads((smoke_run.run_dir / "completed.json").read_text())
+    data = smoke_run.cfg.data
     assert 0.0 <= record["test_accuracy"] <= 1.0 and record["epochs"] == 1
-    assert record["train_images_per_second"] > 0
+    correct = record["test_accuracy"] * data.test_examples  # a whole number of the 16 images
+    assert abs(correct - round(correct)) < 1e-4, correct
+    # The epoch's 32 training images, timed over its training batches, took less than the
+    # whole session (which also built, validated and exported).
+    assert record["train_images_per_second"] > data.train_examples / record["seconds_this_session"]

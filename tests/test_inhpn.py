@@ -22,6 +22,8 @@ from ei_tf.training import train
 
 from conftest import CONFIGS
 
+pytestmark = pytest.mark.tf
+
 INHPN = {"standard": "fig7_standard_inhpn", "standard_ei": "fig7_standard_ei_inhpn"}
 BASELINE = {"standard": "fig2_standard", "standard_ei": "fig4_standard_ei"}
 
@@ -40,7 +42,10 @@ def _at_initialization(config: str, sets=()):
     readout_step = np.asarray(activity)[:, -1]
     kernels = [w for w in model.trainable_weights
                if w.path.endswith(("depthwise", "pointwise", "kernel")) and "_cell/" in w.path]
-    assert len(kernels) >= 24  # two areas x two factors x (6 StandardEI or 10 Standard) convs
+    # two areas x two factors (depthwise, pointwise) x the separable convs of an area: 10 in
+    # Standard (PN->IG, X->IG, IG->PN, the same three for OG, PN->forget, PN->PN, X->forget,
+    # X->PN), 6 in StandardEI (E->E, E->I, I->E, I->I, X->E, X->I)
+    assert len(kernels) == 2 * 2 * (10 if cfg.model.family == "standard" else 6)
     with tf.GradientTape() as tape:
         loss = ops.mean(keras.losses.sparse_categorical_crossentropy(
             labels, model(images, training=True), from_logits=True))

@@ -23,6 +23,7 @@ def doc_code() -> str:
     return "\n".join(re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S))
 
 
+@pytest.mark.tf
 def test_the_notebook_example_runs(quickstart_smoke):
     code = doc_code()
     assert QUICKSTART_RUN in code
@@ -47,6 +48,7 @@ def test_the_notebook_example_runs(quickstart_smoke):
     plt.close(namespace["fig"])
 
 
+@pytest.mark.tf
 def test_the_analysis_of_an_epoch_is_its_stored_result(quickstart_smoke):
     import ei_tf
     from ei_tf.analysis.pipeline import load_result, result_path

@@ -46,6 +46,7 @@ def _run(args, **kwargs):
     return proc
 
 
+@pytest.mark.tf
 @pytest.mark.slow
 def test_wheel_in_a_fresh_environment_trains_and_analyses(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -146,6 +146,7 @@ def test_a_runs_root_that_is_a_file_is_refused(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
+@pytest.mark.tf
 def test_record_launch_names_the_code_and_the_model(tmp_path):
     from ei_tf.sweep import load_points
 
@@ -154,12 +155,16 @@ def test_record_launch_names_the_code_and_the_model(tmp_path):
     protocol.record_launch(tmp_path, point)
     launches = json.loads((tmp_path / protocol.LAUNCHES).read_text())
     assert len(launches) == 2
-    assert launches[0]["software"]["tensorflow"] and launches[0]["devices"]["cpu"]
+    from importlib import metadata
+
+    assert launches[0]["software"]["tensorflow"] == metadata.version("tensorflow")
+    assert launches[0]["devices"]["cpu_cores"] == os.cpu_count()
     assert len(launches[0]["model_fingerprint"]) == 2 * 2 * point.config.data.num_classes
     assert launches[0]["model_fingerprint"] == launches[1]["model_fingerprint"]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary left
 
 
+@pytest.mark.tf
 def test_the_fingerprint_tells_models_apart():
     from ei_tf.model import model_fingerprint, same_model
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.tf
+
 REPO = Path(__file__).resolve().parents[1]
 
 # One run of a smoke-sized Standard network on synthetic data: 3 epochs of 2 steps (half the

@@ -23,14 +23,18 @@ import keras
 import numpy as np
 import pytest
 
-from ei_tf.backup import (FINGERPRINT, METADATA, WEIGHTS, BackupError, fingerprint,
-                          restore_point, write_fingerprint)
+from ei_tf import layout
+from ei_tf.backup import (FINGERPRINT, METADATA, WEIGHTS, BackupError, fingerprint, restore_point,
+                          write_fingerprint)
 from ei_tf.cli import train_main
 from ei_tf.config import ConfigError, config_from_dict, dump_config, load_config, parse_yaml
 from ei_tf.files import write_text
-from ei_tf.history import HISTORY, HistoryCSV, HistoryError, read_history
+from ei_tf.history import HistoryError, read_history
+from ei_tf.layout import COMPLETED, HISTORY
 from ei_tf.sweep import load_points
-from ei_tf.training import COMPLETED, ResumedEpochCheck, prepare_run_dir, run_dir_for, train
+from ei_tf.training import HistoryCSV, ResumedEpochCheck, prepare_run_dir, train
+
+pytestmark = pytest.mark.tf
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +75,7 @@ def _interrupted_run(tmp_path, cfg):
     out = tmp_path / "runs"
     with pytest.raises(KeyboardInterrupt):
         train(cfg, 0, out=out, verbose=0, callbacks=[StopAfterFirstEpoch()])
-    run_dir = run_dir_for(out, cfg, 0)
+    run_dir = layout.run_dir(out, cfg.name, 0)
     assert restore_point(run_dir / "backup").epoch == 1
     return out, run_dir
 

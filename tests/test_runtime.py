@@ -74,6 +74,7 @@ def test_progress_bar_on_a_terminal_one_line_per_epoch_in_a_file():
     assert cli.default_verbosity(object()) == 2  # no isatty at all
 
 
+@pytest.mark.tf
 @pytest.mark.parametrize("argv, tty, expected", [
     ([], True, 1), ([], False, 2), (["--verbose", "0"], True, 0), (["--verbose", "1"], False, 1),
 ])

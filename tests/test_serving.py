@@ -11,6 +11,8 @@ import tensorflow as tf
 
 from ei_tf.serving import INPUT, SIGNATURE, as_images, predict_request, rest_body
 
+pytestmark = pytest.mark.tf
+
 
 @pytest.fixture(scope="module")
 def images():

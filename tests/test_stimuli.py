@@ -42,7 +42,7 @@ def _check_orientation_and_frequency(gratings, subset):
 
 def test_shapes_range_and_grey():
     g = make_gratings(32)
-    assert g.images.shape == (N_GRATINGS, 32, 32, 3) == (432, 32, 32, 3)
+    assert g.images.shape == (N_GRATINGS, 32, 32, 3) == (432, 32, 32, 3)  # Appendix C: 432
     assert g.images.dtype == np.float32
     assert g.images.min() >= 0.0 and g.images.max() <= 255.0
     assert g.images.min() < 1.0 and g.images.max() > 254.0
@@ -52,6 +52,8 @@ def test_shapes_range_and_grey():
 
 def test_frequency_major_ordering():
     g = make_gratings(32)
+    # Appendix C: 6 spatial frequencies (1, 2, 3, 4, 6, 8), 4 phases 90 degrees apart and 18
+    # orientations 10 degrees apart
     assert GRID_SHAPE == (6, 4, 18)
     freq, phase, orient = (g.as_grid(a) for a in (g.frequency, g.phase, g.orientation))
     np.testing.assert_array_equal(freq, np.broadcast_to(FREQUENCIES[:, None, None], GRID_SHAPE))

@@ -13,6 +13,8 @@ from ei_tf.analysis.pipeline import POPULATION_METRICS
 from ei_tf.analysis.summaries import SUMMARY_DIR, AnalysisSummaries
 from ei_tf.config import config_from_dict, parse_yaml
 
+pytestmark = pytest.mark.tf
+
 
 def read_events(logdir) -> tuple[dict, dict]:
     """``({tag: {step: ndarray}}, {tag: plugin name})`` of every event file in ``logdir``."""

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from ei_tf import layout
 from ei_tf.cli import train_main
 from ei_tf.config import ConfigError, load_config
 from ei_tf.sweep import SweepError, expand, load_points, select
@@ -45,13 +46,6 @@ def test_points_are_the_grid_times_the_seeds_seed_by_seed(tmp_path):
     assert e8_i2.config.seeds == [3, 5] and e8_i2.config.sweep == {}
     assert str(e8_i2.run_dir("out")) == "out/grid__e8_i2/seed_3"
     assert len({p.run_dir("out") for p in points}) == len(points)
-
-
-def test_run_dir_is_the_training_rule(tmp_path):
-    from ei_tf.training import run_dir_for
-    for point in load_points(write(tmp_path, GRID)) + load_points(write(tmp_path, "seeds: [1]\n",
-                                                                        "plain.yaml")):
-        assert point.run_dir(tmp_path) == run_dir_for(tmp_path, point.config, point.seed)
 
 
 def test_config_without_sweep_has_one_point_per_seed(tmp_path):
@@ -173,7 +167,7 @@ def recorded_train(monkeypatch):
 
     def fake_train(cfg, seed, out="runs", force=False, **kwargs):
         calls.append((cfg, seed))
-        run_dir = ei_tf.training.run_dir_for(out, cfg, seed)
+        run_dir = layout.run_dir(out, cfg.name, seed)
         run_dir.mkdir(parents=True)
         if cfg.name.endswith("e8_i1") and seed == 3:
             raise FloatingPointError(f"training of {run_dir} stopped: the loss became NaN")
@@ -183,6 +177,7 @@ def recorded_train(monkeypatch):
     return calls
 
 
+@pytest.mark.tf
 def test_cli_index_trains_exactly_that_point(tmp_path, capsys, recorded_train):
     path = write(tmp_path, GRID)
     out = tmp_path / "runs"
@@ -197,6 +192,7 @@ def test_cli_index_trains_exactly_that_point(tmp_path, capsys, recorded_train):
     assert statuses == ["-"] * 8 + ["done"] + ["-"] * 3
 
 
+@pytest.mark.tf
 def test_cli_runs_every_point_in_turn_past_a_diverged_one(tmp_path, capsys, recorded_train):
     path = write(tmp_path, GRID)
     assert train_main(["--config", str(path), "--out", str(tmp_path / "runs")]) == 2
