@@ -1,4 +1,16 @@
-"""ei-tf: convolutional recurrent networks with excitatory and inhibitory cell types."""
+"""ei-tf: convolutional recurrent networks with excitatory and inhibitory cell types.
+
+The modules form layers; a module imports only from its own layer and the layers before it
+(``tests/test_layering.py`` reads this list and checks every import against it):
+
+1. config: ``config``, ``files``, ``runtime``, ``provenance``, ``stimuli``, ``layout``, ``sweep``,
+   ``history``
+2. data / model: ``data``, ``layers``, ``cells``, ``model``
+3. training / export: ``backup``, ``distributed``, ``export``, ``training``, ``serving``
+4. analysis: ``analysis``
+5. figures: ``figures``
+6. CLI: ``cli``, ``analyze_cli``, ``protocol``, and this package's ``load_run``
+"""
 
 import os
 

@@ -185,7 +185,7 @@ def _report(args, ctx, errors) -> int:
     """``--report``: the claims report of ``ctx``'s runs, written to ``OUT/report.md``."""
     from pathlib import Path
 
-    from .claims import write_report
+    from .analysis.claims import write_report
 
     path = Path(args.out) / "report.md"
     try:

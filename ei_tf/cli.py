@@ -89,7 +89,8 @@ def train_main(argv=None) -> int:
     import_tensorflow()  # before any other TensorFlow import: its start-up notices filtered
     from .analysis.summaries import AnalysisSummaries
     from .data import DataError
-    from .training import run_dir_for, train
+    from .layout import run_dir
+    from .training import train
     verbose = default_verbosity() if args.verbose is None else args.verbose
     failed = []
     try:
@@ -99,7 +100,7 @@ def train_main(argv=None) -> int:
                 print(f"[{n + 1}/{len(points)}] point {point.index}: {point.label} seed "
                       f"{point.seed}", flush=True)
             try:
-                summaries = AnalysisSummaries(run_dir_for(args.out, cfg, point.seed), cfg)
+                summaries = AnalysisSummaries(run_dir(args.out, cfg.name, point.seed), cfg)
                 train(cfg, point.seed, out=args.out, force=args.force, verbose=verbose,
                       on_export=[summaries])
             except FloatingPointError as err:  # a diverged network: go on with the others

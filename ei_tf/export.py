@@ -9,6 +9,7 @@
 * ``connectivity``: no input -> ``area{k}_{PRE}_to_{POST}`` effective kernels ``[k, k, C_in,
   C_out]`` (after the sign constraint, before the population's sign).
 
+The names of the layout and of the signatures are :mod:`ei_tf.layout`'s.
 ``assets.extra/ei_tf.json`` records the resolved config, the epoch and the provenance (code,
 software, devices and data; :func:`ei_tf.provenance.provenance`), so analysis needs only the
 SavedModel. A version is written under a temporary name and renamed into place, so a
@@ -17,7 +18,6 @@ half-written SavedModel never appears as a version.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -27,26 +27,9 @@ import tensorflow as tf
 
 from .config import Config
 from .files import write_json
+from .layout import ACTIVITY, CONNECTIVITY, METADATA, SERVING, export_dir
 from .model import activity_outputs, connectivity_kernels
 from .provenance import provenance
-
-SERVING = "serving_default"
-ACTIVITY = "activity"
-CONNECTIVITY = "connectivity"
-METADATA = "assets.extra/ei_tf.json"
-
-
-def export_dir(run_dir, cfg: Config) -> Path:
-    return Path(run_dir) / "export" / cfg.export.model_name
-
-
-def exported_epochs(run_dir, cfg: Config) -> list[int]:
-    """Epoch versions fully written under the run's export directory, ascending."""
-    root = export_dir(run_dir, cfg)
-    if not root.is_dir():
-        return []
-    return sorted(int(p.name) for p in root.iterdir()
-                  if p.name.isdigit() and (p / "saved_model.pb").is_file())
 
 
 class SavedModelWriter:
@@ -127,16 +110,12 @@ def export_savedmodel(model: keras.Model, path, cfg: Config, epoch: int, extra=N
     return SavedModelWriter(model, cfg, made_by).write(path, epoch, extra)
 
 
-def read_metadata(savedmodel_dir) -> dict:
-    return json.loads((Path(savedmodel_dir) / METADATA).read_text())
-
-
 class EpochExport(keras.callbacks.Callback):
     """Export after each epoch of ``cfg.export.epochs`` and after the last one."""
 
     def __init__(self, run_dir, writer: SavedModelWriter):
         super().__init__()
-        self.root = export_dir(run_dir, writer.cfg)
+        self.root = export_dir(run_dir, writer.cfg.export.model_name)
         self.writer = writer
         self.schedule = set(writer.cfg.export.epochs) | {writer.cfg.training.epochs}
 

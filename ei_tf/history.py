@@ -2,9 +2,9 @@
 
 The columns are ``epoch`` and Keras' logs in name order (``accuracy``, ``loss``, and the test
 set's ``val_accuracy``, ``val_loss``), as ``keras.callbacks.CSVLogger`` writes them. Unlike
-``CSVLogger``, which appends a row per epoch, :class:`HistoryCSV` rewrites the whole file
-atomically after each epoch, so a killed process leaves the previous epoch's file, never a
-partial row; a resumed run keeps the rows of the epochs before the one it resumes from and
+``CSVLogger``, which appends a row per epoch, :class:`ei_tf.training.HistoryCSV` rewrites the
+whole file atomically after each epoch, so a killed process leaves the previous epoch's file,
+never a partial row; a resumed run keeps the rows of the epochs before the one it resumes from and
 drops any later one (an epoch logged after the backup it resumes from), so no epoch appears
 twice.
 """
@@ -15,12 +15,9 @@ import csv
 import io
 from pathlib import Path
 
-import keras
+import numpy as np
 
 from .config import ConfigError
-from .files import write_text
-
-HISTORY = "history.csv"
 
 
 class HistoryError(ConfigError):
@@ -69,6 +66,12 @@ def read_history(path) -> list[dict]:
     return rows
 
 
+def history_columns(rows: list[dict]) -> dict:
+    """``{column: float array, one entry per epoch}`` of :func:`read_history`'s rows (empty
+    values are NaN)."""
+    return {key: np.array([float(r[key] or "nan") for r in rows]) for key in (rows[:1] or [{}])[0]}
+
+
 def format_history(rows: list[dict]) -> str:
     columns = sorted({k for row in rows for k in row if k != "epoch"})
     out = io.StringIO()
@@ -77,27 +80,3 @@ def format_history(rows: list[dict]) -> str:
     writer.writerows(rows)
     return out.getvalue()
 
-
-class HistoryCSV(keras.callbacks.Callback):
-    """Writes ``history.csv`` whole after each epoch (module docstring).
-
-    Args:
-        path: the run's ``history.csv``.
-        initial_epoch: the epoch training starts from; earlier rows of the file are kept.
-    """
-
-    def __init__(self, path, initial_epoch: int = 0):
-        super().__init__()
-        self.path = Path(path)
-        self.initial_epoch = initial_epoch
-        self.rows = []
-
-    def on_train_begin(self, logs=None):
-        self.rows = [row for row in read_history(self.path)
-                     if int(row["epoch"]) < self.initial_epoch]
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": str(epoch)}
-        row.update((key, repr(float(value))) for key, value in (logs or {}).items())
-        self.rows.append(row)
-        write_text(self.path, format_history(self.rows))

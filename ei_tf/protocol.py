@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import subprocess
 import sys
@@ -36,13 +35,16 @@ from pathlib import Path
 
 from .config import ConfigError, find_config, parse_yaml
 from .files import write_json, write_text
-from .provenance import LAUNCHES, provenance
+from . import layout
+from .layout import (ANALYSIS, COMPLETED, CONFIG, HISTORY, LAUNCHES, analysed_epochs, analysis_path,
+                     export_dir, model_names, versions)
+from .provenance import provenance
 from .sweep import Point, load_points
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROTOCOL = "workstation/protocol.yaml"  # among the shipped configs
 DEFAULT_RESULTS = Path("docs") / "reproduction" / "runs"
-RESULT_FILES = ("config.yaml", "history.csv", "completed.json", LAUNCHES)
+RESULT_FILES = (CONFIG, HISTORY, COMPLETED, LAUNCHES)
 _ENTRY_KEYS = {"config", "seeds", "tier", "hold"}
 
 
@@ -102,16 +104,11 @@ def _utc(timestamp: float | None = None) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def _launches(run_dir: Path) -> list:
-    path = run_dir / LAUNCHES
-    return json.loads(path.read_text()) if path.is_file() else []
-
-
 def close_launches(run_dir: Path, returncode: int | None = None) -> None:
     """Give the run's last launch its end: now with ``returncode`` when the runner saw it end,
     else (the session was stopped) the time of the last completed epoch's record
     (``completed.json``, else ``history.csv``), which ends the time that counted."""
-    launches = _launches(run_dir)
+    launches = layout.launches(run_dir)
     if not launches or "ended_utc" in launches[-1]:
         return
     last = launches[-1]
@@ -119,7 +116,7 @@ def close_launches(run_dir: Path, returncode: int | None = None) -> None:
         last.update(ended_utc=_utc(), returncode=returncode)
     else:
         started = datetime.datetime.fromisoformat(last["started_utc"]).timestamp()
-        marks = [p.stat().st_mtime for p in (run_dir / "completed.json", run_dir / "history.csv")
+        marks = [p.stat().st_mtime for p in (run_dir / COMPLETED, run_dir / HISTORY)
                  if p.is_file()]
         end = max([m for m in marks if m >= started], default=started)
         last.update(ended_utc=_utc(end), returncode=None)
@@ -135,16 +132,16 @@ def record_launch(run_dir: Path, point: Point) -> dict:
     close_launches(run_dir)
     launch = {"started_utc": _utc(), **provenance(),
               "model_fingerprint": model_fingerprint(point.config)}
-    write_json(run_dir / LAUNCHES, [*_launches(run_dir), launch], indent=1)
+    write_json(run_dir / LAUNCHES, [*layout.launches(run_dir), launch], indent=1)
     return launch
 
 
 def collect(run_dir: Path, runs_root: Path, results: Path) -> Path:
     """Copy a finished run's text results to the same relative place under ``results``."""
     target = results / run_dir.relative_to(runs_root)
-    (target / "analysis").mkdir(parents=True, exist_ok=True)
+    (target / ANALYSIS).mkdir(parents=True, exist_ok=True)
     sources = [run_dir / name for name in RESULT_FILES]
-    sources += sorted((run_dir / "analysis").glob("epoch_*.json"))
+    sources += [analysis_path(run_dir, epoch) for epoch in analysed_epochs(run_dir)]
     for source in sources:
         if source.is_file():
             write_text(target / source.relative_to(run_dir), source.read_text())
@@ -155,11 +152,10 @@ def collected(run_dir: Path, runs_root: Path, results: Path) -> bool:
     """Whether ``results`` already holds this finished run's results: the same completion
     record and an analysis of every export (so the run need not be analysed again)."""
     target = results / run_dir.relative_to(runs_root)
-    done = target / "completed.json"
-    exports = {p.name for p in (run_dir / "export").glob("*/*") if p.name.isdigit()}
-    analysed = {p.stem[len("epoch_"):] for p in (target / "analysis").glob("epoch_*.json")}
-    return (done.is_file() and done.read_bytes() == (run_dir / "completed.json").read_bytes()
-            and exports <= analysed)
+    done = target / COMPLETED
+    exports = {e for name in model_names(run_dir) for e in versions(export_dir(run_dir, name))}
+    return (done.is_file() and done.read_bytes() == (run_dir / COMPLETED).read_bytes()
+            and exports <= set(analysed_epochs(target)))
 
 
 def _python(module: str, *args) -> int:
@@ -197,7 +193,7 @@ def status_lines(entries, runs_root: Path) -> list[str]:
     for entry in entries:
         for point in entry.points():
             run_dir = point.run_dir(runs_root)
-            state = ("done" if (run_dir / "completed.json").is_file()
+            state = ("done" if (run_dir / COMPLETED).is_file()
                      else "started" if run_dir.exists() else "-")
             held = f"  (hold: {entry.hold})" if entry.hold and state != "done" else ""
             lines.append(f"tier {entry.tier}  {point.label:<40} seed {point.seed}  {state:<7}  "
@@ -217,7 +213,7 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
                 key = str(run_dir)
                 if key in failed:
                     continue
-                if (run_dir / "completed.json").is_file():
+                if (run_dir / COMPLETED).is_file():
                     if collected(run_dir, runs_root, results):
                         continue
                     if not finish(run_dir, runs_root, results):

@@ -15,7 +15,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-LAUNCHES = "launches.json"  # a run's training launches (ei_tf.protocol), one record each
 PACKAGES = ("ei-tf", "tensorflow", "keras", "numpy", "scipy", "tensorflow-datasets")
 
 

@@ -48,6 +48,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import layout
 from .config import Config, ConfigError, load_config, merge_nested, nest_keys, with_overrides
 
 SEPARATOR = "__"
@@ -71,8 +72,8 @@ class Point:
     config: Config
 
     def run_dir(self, out) -> Path:
-        """Where ``train`` puts this run (the rule of ``ei_tf.training.run_dir_for``)."""
-        return Path(out) / self.config.name / f"seed_{self.seed}"
+        """Where ``train`` puts this run (:func:`ei_tf.layout.run_dir`)."""
+        return layout.run_dir(out, self.config.name, self.seed)
 
     @property
     def label(self) -> str:
@@ -190,7 +191,7 @@ def select(points: list[Point], index: int, source: str = "config") -> Point:
 def status(point: Point, out) -> str:
     """``done`` (completed), ``started`` (run directory exists) or ``-``."""
     run_dir = point.run_dir(out)
-    if (run_dir / "completed.json").exists():
+    if layout.is_finished(run_dir):
         return "done"
     return "started" if run_dir.exists() else "-"
 

@@ -15,7 +15,6 @@ moves the one there aside.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import shutil
@@ -28,24 +27,18 @@ import keras
 import tensorflow as tf
 import yaml
 
-from .backup import (BackupError, check_fingerprint, keras_files, restore_point,
-                     write_fingerprint)
-from .config import (Config, ConfigError, config_diff, config_from_dict, dump_config,
-                     parse_yaml, yaml_problem)
+from . import layout
+from .backup import BackupError, check_fingerprint, keras_files, restore_point, write_fingerprint
+from .config import (Config, ConfigError, config_diff, config_from_dict, dump_config, parse_yaml,
+                     yaml_problem)
 from .data import load_datasets
 from .distributed import (RestoreBackup, describe_devices, fit_multi_worker, is_chief,
                           is_multi_worker, make_strategy)
-from .export import EpochExport, SavedModelWriter, export_dir
+from .export import EpochExport, SavedModelWriter
 from .files import write_json, write_text
-from .history import HISTORY, HistoryCSV, read_history
+from .history import format_history, read_history
 from .model import build_model
 from .provenance import provenance
-
-COMPLETED = "completed.json"
-
-
-def run_dir_for(out, cfg: Config, seed: int) -> Path:
-    return Path(out) / cfg.name / f"seed_{seed}"
 
 
 def learning_rate_schedule(cfg: Config, steps_per_epoch: int):
@@ -87,6 +80,27 @@ class TrainThroughput(keras.callbacks.Callback):
         self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
 
 
+class HistoryCSV(keras.callbacks.Callback):
+    """Writes ``history.csv`` whole after each epoch (:mod:`ei_tf.history`), keeping the rows
+    of the epochs before ``initial_epoch`` (the epoch training starts from)."""
+
+    def __init__(self, path, initial_epoch: int = 0):
+        super().__init__()
+        self.path = Path(path)
+        self.initial_epoch = initial_epoch
+        self.rows = []
+
+    def on_train_begin(self, logs=None):
+        self.rows = [row for row in read_history(self.path)
+                     if int(row["epoch"]) < self.initial_epoch]
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": str(epoch)}
+        row.update((key, repr(float(value))) for key, value in (logs or {}).items())
+        self.rows.append(row)
+        write_text(self.path, format_history(self.rows))
+
+
 class ResumedEpochCheck(keras.callbacks.Callback):
     """Fails the run when Keras' ``BackupAndRestore`` restored another epoch than the one read
     from its files (:func:`ei_tf.backup.restore_point`), on which the batch stream was placed.
@@ -125,24 +139,17 @@ def move_aside(run_dir: Path) -> Path:
 
 
 def read_completed(run_dir: Path):
-    """The completion record of a finished run, None for an unfinished one; ConfigError when
-    ``completed.json`` is not such a record."""
-    path = run_dir / COMPLETED
+    """:func:`ei_tf.layout.completed`, with what to do about a damaged record."""
     try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        record = None
-    if not isinstance(record, dict) or not isinstance(record.get("test_accuracy"), float):
-        raise ConfigError(f"{path} is damaged (not a completion record with a test_accuracy); "
-                          f"move {run_dir} aside, or use --force (moves it aside)")
-    return record
+        return layout.completed(run_dir)
+    except ConfigError as err:
+        raise ConfigError(f"{err}; move {run_dir} aside, or use --force (moves it aside)") \
+            from None
 
 
 def _check_run_dir(run_dir: Path, cfg: Config) -> None:
     """Refuse a run directory that holds another config's run or a damaged file (reads only)."""
-    saved = run_dir / "config.yaml"
+    saved = run_dir / layout.CONFIG
     if saved.exists():
         try:
             previous = config_from_dict(parse_yaml(saved.read_text()), str(saved))
@@ -160,10 +167,10 @@ def _check_run_dir(run_dir: Path, cfg: Config) -> None:
                 f"run aside)")
     read_completed(run_dir)
     try:
-        read_history(run_dir / HISTORY)
+        read_history(run_dir / layout.HISTORY)
     except ConfigError as err:
         raise ConfigError(f"{err}; repair it, or use --force (moves the run aside)") from None
-    backup = run_dir / "backup"
+    backup = run_dir / layout.BACKUP
     check_fingerprint(backup, cfg, run_dir, config_matches=saved.exists())
     restore_point(backup)  # a backup this code cannot read stops the run here
 
@@ -185,7 +192,7 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool = False):
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot create run directory {run_dir}: {err.strerror}") from None
-    saved = run_dir / "config.yaml"
+    saved = run_dir / layout.CONFIG
     try:
         write_text(saved, dump_config(cfg))
     except OSError as err:
@@ -205,10 +212,10 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     """
     strategy = make_strategy(cfg)  # first: a multi-worker strategy must precede other TF ops
     chief = is_chief(strategy)
-    run_dir = run_dir_for(out, cfg, seed)
+    run_dir = layout.run_dir(out, cfg.name, seed)
     if chief:
         prepare_run_dir(run_dir, cfg, force)
-    done_file = run_dir / COMPLETED
+    done_file = run_dir / layout.COMPLETED
     record = None if force and not chief else read_completed(run_dir)
     if record is not None:
         print(f"{run_dir}: already complete (test accuracy {record['test_accuracy']:.4f})")
@@ -226,7 +233,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         model = build_model(cfg)
         compile_model(model, cfg, steps)
 
-    backup = run_dir / "backup"
+    backup = run_dir / layout.BACKUP
     # With force the chief has moved the run aside: the other workers start afresh too.
     resumed_epoch = 0 if force and not chief else restore_point(backup).epoch
     throughput = TrainThroughput(steps * cfg.data.batch_size)
@@ -235,8 +242,9 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
     if chief:
         write_fingerprint(backup, cfg)
         writer = SavedModelWriter(model, cfg, made_by, after_write=on_export)
-        if 0 in cfg.export.epochs and not (export_dir(run_dir, cfg) / "0").exists():
-            writer.write(export_dir(run_dir, cfg) / "0", 0)
+        initial = layout.export_dir(run_dir, cfg.export.model_name) / "0"
+        if 0 in cfg.export.epochs and not initial.exists():
+            writer.write(initial, 0)
         role = [
             EpochExport(run_dir, writer),
             # Kept when training stops on NaN; removed below once the run has completed. The
@@ -244,7 +252,7 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
             keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False,
                                              double_checkpoint=True),
             ResumedEpochCheck(resumed_epoch),
-            HistoryCSV(run_dir / HISTORY, resumed_epoch),
+            HistoryCSV(run_dir / layout.HISTORY, resumed_epoch),
             keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
         ]
     else:

@@ -1,42 +1,25 @@
 """Selectivity, connectivity and across-network statistics (paper section 2, Appendix A, C).
 
-Measures on arrays: :mod:`.selectivity`, :mod:`.connectivity`, :mod:`.stats`.  From exported
-SavedModels: :mod:`.recording` (centre-unit responses, kernels), :mod:`.pipeline` (one JSON per
-exported epoch of a run, cached), :mod:`.report` (tables, statistics across networks),
-:mod:`.run` (one run directory for notebooks) and :mod:`.summaries` (TensorBoard summaries
-written while a run trains).
+Measures on arrays: :mod:`.selectivity`, :mod:`.connectivity`. From exported SavedModels:
+:mod:`.recording` (centre-unit responses, kernels), :mod:`.pipeline` (one JSON per exported
+epoch of a run, cached), :mod:`.report` (tables of one epoch) and :mod:`.summaries`
+(TensorBoard summaries written while a run trains). Over runs: :mod:`.runs` (which runs exist
+and what they hold; one run directory for notebooks), :mod:`.summary` (the paper's summary
+quantities, statistics across networks) and :mod:`.claims` (the paper's claims report).
 TensorFlow is imported only when a SavedModel is loaded.
 """
 
-from ei_tf.analysis.connectivity import (
-    DENSITY_THRESHOLD,
-    channel_weights,
-    density,
-    log_weights,
-    separable_kernel,
-)
-from ei_tf.analysis.pipeline import (
-    LOG_WEIGHT_BINS,
-    EpochAnalysis,
-    analyze_run,
-    analyze_savedmodel,
-    connection_metrics,
-    find_exports,
-    load_result,
-    load_test_images,
-    population_metrics,
-    result_path,
-)
-from ei_tf.analysis.recording import (
-    AnalysisError,
-    LoadedModel,
-    check_signatures,
-    savedmodel_fingerprint,
-)
-from ei_tf.analysis.report import aggregate, across_networks, format_tables
-from ei_tf.analysis.run import RunData, read_history
+from ei_tf.analysis.connectivity import (DENSITY_THRESHOLD, channel_weights, density, log_weights,
+                                         separable_kernel)
+from ei_tf.analysis.pipeline import (LOG_WEIGHT_BINS, EpochAnalysis, analyze_run,
+                                     analyze_savedmodel, connection_metrics, find_exports,
+                                     load_result, load_test_images, population_metrics, result_path)
+from ei_tf.analysis.recording import (AnalysisError, LoadedModel, check_signatures,
+                                      savedmodel_fingerprint)
+from ei_tf.analysis.report import format_tables
+from ei_tf.analysis.runs import RunData, run_history
 from ei_tf.analysis.selectivity import Summary, gosi, grating_gosi, skewness, summarize
-from ei_tf.analysis.stats import bootstrap_ci
+from ei_tf.analysis.summary import across_networks, aggregate, mean_ci
 
 __all__ = [
     "DENSITY_THRESHOLD",
@@ -50,7 +33,6 @@ __all__ = [
     "aggregate",
     "analyze_run",
     "analyze_savedmodel",
-    "bootstrap_ci",
     "channel_weights",
     "check_signatures",
     "connection_metrics",
@@ -62,8 +44,9 @@ __all__ = [
     "load_result",
     "load_test_images",
     "log_weights",
+    "mean_ci",
     "population_metrics",
-    "read_history",
+    "run_history",
     "result_path",
     "savedmodel_fingerprint",
     "separable_kernel",

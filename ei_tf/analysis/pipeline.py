@@ -35,20 +35,20 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
+from ei_tf import layout
 from ei_tf.analysis.connectivity import DENSITY_THRESHOLD, density, log_weights
 from ei_tf.analysis.recording import (DEFAULT_BATCH_SIZE, AnalysisError, LoadedModel,
-                                      check_signatures, read_savedmodel_metadata,
-                                      record_responses, savedmodel_fingerprint,
+                                      check_signatures, record_responses, savedmodel_fingerprint,
                                       savedmodel_image_size)
 from ei_tf.analysis.selectivity import (CONSTANT_SKEWNESS, DEFAULT_CONSTANT_SKEWNESS,
                                         constant_units, grating_gosi, skewness, summarize)
+from ei_tf.config import ConfigError
 from ei_tf.files import check_writable, write_json
+from ei_tf.layout import read_metadata
 from ei_tf.provenance import provenance
 from ei_tf.stimuli import GRID_SHAPE, N_GRATINGS, N_ORIENT, make_gratings
 
 SCHEMA = 1
-ANALYSIS_DIR = "analysis"
-EXPORT_DIR = "export"
 # Fixed bins of log(weight) (natural log) for the Figure 3 histograms: comparable and summable
 # across connection types, areas and networks.  The density threshold is at -10.
 LOG_WEIGHT_BINS = np.arange(-60.0, 10.0 + 0.25, 0.5)
@@ -94,17 +94,15 @@ CONNECTION_METRICS = ("density", "density_all")
 # Locating exports
 
 
-def _model_name_from_config(run_dir: Path) -> Optional[str]:
-    path = run_dir / "config.yaml"
-    if not path.is_file():
+def run_config(run_dir: Path):
+    """The run's ``config.yaml`` through the schema, or None when there is none (the
+    SavedModel's own metadata then describes the network); AnalysisError when it is invalid."""
+    if not (Path(run_dir) / layout.CONFIG).is_file():
         return None
     try:
-        import yaml
-
-        data = yaml.safe_load(path.read_text()) or {}
-        return str(data["export"]["model_name"])
-    except Exception:  # unreadable or older layout: fall back to scanning export/
-        return None
+        return layout.run_config(run_dir)
+    except (OSError, ConfigError) as err:
+        raise AnalysisError(f"{err} (a config written by another version of ei-tf?)") from None
 
 
 def find_exports(run_dir) -> dict[int, Path]:
@@ -114,23 +112,19 @@ def find_exports(run_dir) -> dict[int, Path]:
     if not run_dir.is_dir():
         raise AnalysisError(f"run directory {run_dir} "
                             f"{'is not a directory' if run_dir.exists() else 'does not exist'}")
-    root = run_dir / EXPORT_DIR
-    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    preferred = _model_name_from_config(run_dir)
-    if preferred in names:
-        names = [preferred]
+    names = layout.model_names(run_dir)
+    cfg = run_config(run_dir)
+    if cfg is not None and cfg.export.model_name in names:
+        names = [cfg.export.model_name]
     if len(names) > 1:
-        raise AnalysisError(f"{root} holds several models ({', '.join(names)}) and "
-                            f"{run_dir / 'config.yaml'} names none of them")
-    exports = {}
-    for name in names:
-        for version in (root / name).iterdir():
-            if version.name.isdigit() and (version / "saved_model.pb").is_file():
-                exports[int(version.name)] = version
+        raise AnalysisError(f"{run_dir / layout.EXPORT} holds several models "
+                            f"({', '.join(names)}) and {run_dir / layout.CONFIG} names none "
+                            f"of them")
+    exports = layout.versions(layout.export_dir(run_dir, names[0])) if names else {}
     if not exports:
         raise AnalysisError(f"{run_dir} has no exported SavedModel (expected "
-                            f"{root}/<model_name>/<epoch>/saved_model.pb)")
-    return dict(sorted(exports.items()))
+                            f"{run_dir / layout.EXPORT}/<model_name>/<epoch>/saved_model.pb)")
+    return exports
 
 
 def _check_reading(constant_skewness: str) -> None:
@@ -139,47 +133,34 @@ def _check_reading(constant_skewness: str) -> None:
                             f"got {constant_skewness!r}")
 
 
-def result_dir(run_dir, constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> Path:
-    """``<run>/analysis`` for the default reading of constant responses, else
-    ``<run>/analysis/constant_<reading>``."""
+def _reading_dir(constant_skewness: str) -> str:
+    """The analysis subdirectory of a reading of constant responses: none for the default,
+    ``constant_<reading>`` otherwise."""
     _check_reading(constant_skewness)
-    root = Path(run_dir) / ANALYSIS_DIR
-    return root if constant_skewness == DEFAULT_CONSTANT_SKEWNESS else (
-        root / f"constant_{constant_skewness}")
+    return "" if constant_skewness == DEFAULT_CONSTANT_SKEWNESS else (
+        f"constant_{constant_skewness}")
 
 
 def result_path(run_dir, epoch: int, constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> Path:
-    return result_dir(run_dir, constant_skewness) / f"epoch_{int(epoch)}.json"
-
-
-def _config_yaml(run_dir: Path) -> dict:
-    """The run directory's ``config.yaml`` as a mapping ({} when absent or unreadable)."""
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        import yaml
-
-        data = yaml.safe_load(path.read_text())
-    except Exception:  # unreadable: the SavedModel's own metadata describes the network
-        return {}
-    return data if isinstance(data, dict) else {}
+    """``<run>/analysis/epoch_<E>.json`` (``analysis/constant_<reading>/`` for the other
+    reading)."""
+    return layout.analysis_path(run_dir, epoch, _reading_dir(constant_skewness))
 
 
 def check_fits_run(run_dir: Path, savedmodel_dir: Path) -> None:
     """Raise :class:`AnalysisError` when the SavedModel is of another family or takes another
     image size than the run's ``config.yaml`` describes (a SavedModel copied into the wrong
     run)."""
-    run_cfg = _config_yaml(run_dir)
-    if not run_cfg:
+    run_cfg = run_config(run_dir)
+    if run_cfg is None:
         return
-    family = (run_cfg.get("model") or {}).get("family")
-    saved = (read_savedmodel_metadata(savedmodel_dir).get("config") or {}).get("model") or {}
+    family = run_cfg.model.family
+    saved = (read_metadata(savedmodel_dir).get("config") or {}).get("model") or {}
     if family and saved.get("family") and saved["family"] != family:
         raise AnalysisError(f"SavedModel {savedmodel_dir} is a {saved['family']} network but "
                             f"{run_dir / 'config.yaml'} describes a {family} one; analyse it "
                             f"from its own run directory")
-    size = (run_cfg.get("data") or {}).get("image_size")
+    size = run_cfg.data.image_size
     taken = savedmodel_image_size(savedmodel_dir)
     if size and taken and taken != size:
         raise AnalysisError(f"SavedModel {savedmodel_dir} takes {taken}x{taken} images but "
@@ -192,10 +173,11 @@ def check_fits_run(run_dir: Path, savedmodel_dir: Path) -> None:
 
 
 def _run_config(run_dir: Path, savedmodel_dir: Path) -> dict:
-    config = read_savedmodel_metadata(savedmodel_dir).get("config")
+    config = read_metadata(savedmodel_dir).get("config")
     if isinstance(config, dict):
         return config
-    return _config_yaml(run_dir)
+    cfg = run_config(run_dir)
+    return {} if cfg is None else cfg.to_dict()
 
 
 def images_identity(config: dict, n_images: Optional[int] = None,
@@ -538,13 +520,8 @@ def load_stored(run_dir, epoch: int,
 def stored_epochs(run_dir, constant_skewness: str = DEFAULT_CONSTANT_SKEWNESS) -> list[int]:
     """Epochs with a stored result file for the reading (or an older one, see
     :func:`load_stored`), ascending."""
-    epochs = set()
-    for directory in {result_dir(run_dir, constant_skewness), result_dir(run_dir)}:
-        for path in directory.glob("epoch_*.json"):
-            digits = path.stem[len("epoch_"):]
-            if digits.isdigit():
-                epochs.add(int(digits))
-    return sorted(epochs)
+    return sorted(set(layout.analysed_epochs(run_dir, _reading_dir(constant_skewness)))
+                  | set(layout.analysed_epochs(run_dir)))
 
 
 def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
@@ -606,7 +583,7 @@ def analyze_run(run_dir, epoch: Union[None, int, Iterable[int]] = None,
             stream.flush()
         metrics = analyze_savedmodel(sm_dir, images, batch_size, verbose, stream,
                                      constant_skewness=constant_skewness)
-        meta = read_savedmodel_metadata(sm_dir)
+        meta = read_metadata(sm_dir)
         result = {
             "schema": SCHEMA,
             "epoch": e,

@@ -14,7 +14,6 @@ and the time average are taken inside a ``tf.function`` around the signature, so
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,11 +21,9 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-ACTIVITY = "activity"
-CONNECTIVITY = "connectivity"
-SERVING = "serving_default"
+from ei_tf.layout import ACTIVITY, CONNECTIVITY
+
 REQUIRED_SIGNATURES = (ACTIVITY, CONNECTIVITY)
-METADATA = "assets.extra/ei_tf.json"
 DEFAULT_BATCH_SIZE = 256
 
 
@@ -102,15 +99,6 @@ def savedmodel_fingerprint(savedmodel_dir) -> str:
             digest.update(b"<missing>")
         digest.update(b"\0")
     return "sha256:" + digest.hexdigest()
-
-
-def read_savedmodel_metadata(savedmodel_dir) -> dict:
-    """``assets.extra/ei_tf.json`` ({"epoch", "config", ...}), or {} when absent or unreadable."""
-    path = Path(savedmodel_dir) / METADATA
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,23 +1,11 @@
-"""Tables of one epoch's analysis and statistics across networks (seeds) of one config.
-
-:func:`aggregate` turns several epoch results (the JSON dicts of
-:mod:`ei_tf.analysis.pipeline`, one per network) into per-metric means with 95% bootstrap
-confidence intervals over networks (paper Figure 2); :func:`across_networks` does the same
-from run directories, computing or reusing each run's stored analysis.
-"""
+"""Plain-text tables of one epoch's analysis (``analyze.py --run``); statistics across networks
+are :mod:`ei_tf.analysis.summary`'s."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Iterable, Optional, Sequence
 
-import numpy as np
-
-from ei_tf.analysis.pipeline import (CONNECTION_METRICS, LEGACY_CONSTANT_SKEWNESS,
-                                     POPULATION_METRICS, SKEWNESS_METRICS, analyze_run,
-                                     find_exports)
-from ei_tf.analysis.stats import bootstrap_ci
+from ei_tf.analysis.pipeline import LEGACY_CONSTANT_SKEWNESS, POPULATION_METRICS, SKEWNESS_METRICS
 
 POPULATION_HEADERS = {"gosi": "gOSI", "orientation_skewness": "ori.skew",
                       "image_skewness": "img.skew"}
@@ -70,62 +58,3 @@ def format_header(result: dict, cached: bool) -> str:
     return (f"== {result.get('run_dir')}  epoch {result.get('epoch')}  "
             f"({result.get('savedmodel')}; {settings.get('n_images', 0)} test images, "
             f"{settings.get('n_gratings')} gratings; {how})")
-
-
-# --------------------------------------------------------------------------------------------
-# Across networks
-
-
-def _summary(values: Sequence[float], confidence: float, n_resamples: int, seed: int) -> dict:
-    values = [_num(v) for v in values]
-    mean, low, high = bootstrap_ci(np.asarray(values), confidence, n_resamples, seed)
-    clean = [v if math.isfinite(v) else None for v in values]
-    finite = lambda v: v if math.isfinite(v) else None  # noqa: E731
-    return {"mean": finite(mean), "low": finite(low), "high": finite(high), "values": clean,
-            "n_networks": sum(v is not None for v in clean)}
-
-
-def aggregate(results: Sequence[dict], confidence: float = 0.95, n_resamples: int = 10_000,
-              seed: int = 0) -> dict:
-    """Per metric: mean over networks and percentile-bootstrap CI of that mean.
-
-    Each network contributes its population mean (e.g. the mean gOSI of its area3 PN neurons)
-    or its connection density.  A network lacking a population or connection type (or whose
-    value is undefined) is left out of that metric only.
-
-    Returns:
-        ``{"n_networks", "epochs", "runs", "populations": {pop: {metric: {"mean", "low",
-        "high", "values", "n_networks"}}}, "connections": {conn: {metric: {...}}}}``; None
-        stands for NaN.
-    """
-    out = {"n_networks": len(results), "epochs": [r.get("epoch") for r in results],
-           "runs": [r.get("run_dir") for r in results], "populations": {}, "connections": {}}
-    pop_keys = list(dict.fromkeys(k for r in results for k in r.get("populations", {})))
-    for key in pop_keys:
-        out["populations"][key] = {}
-        for metric in POPULATION_METRICS:
-            values = [r["populations"][key][metric]["mean"] for r in results
-                      if key in r.get("populations", {})]
-            out["populations"][key][metric] = _summary(values, confidence, n_resamples, seed)
-    conn_keys = list(dict.fromkeys(k for r in results for k in r.get("connections", {})))
-    for key in conn_keys:
-        out["connections"][key] = {}
-        for metric in CONNECTION_METRICS:
-            values = [r["connections"][key][metric] for r in results
-                      if key in r.get("connections", {})]
-            out["connections"][key][metric] = _summary(values, confidence, n_resamples, seed)
-    return out
-
-
-def across_networks(run_dirs: Iterable, epoch: Optional[int] = None, **analyze_kwargs) -> dict:
-    """:func:`aggregate` over the runs (seeds) of one config at ``epoch``.
-
-    ``epoch=None`` takes each run's last exported epoch.  Each run's analysis is read from its
-    stored JSON when valid, else computed (``analyze_kwargs`` go to
-    :func:`ei_tf.analysis.pipeline.analyze_run`, e.g. ``n_images``, ``data_dir``, ``verbose``).
-    """
-    results = []
-    for run_dir in run_dirs:
-        run_epoch = epoch if epoch is not None else list(find_exports(Path(run_dir)))[-1]
-        results.extend(a.result for a in analyze_run(run_dir, run_epoch, **analyze_kwargs))
-    return aggregate(results)

@@ -2,7 +2,7 @@
 it needs (:func:`needs`) and drawing its panels (:func:`render`).
 
 ``make_figure(N, ctx, out)`` checks that the runs exist (else raises
-:class:`~ei_tf.figures.common.MissingRuns` carrying the ``train.py`` commands), draws the figure
+:class:`~ei_tf.analysis.runs.MissingRuns` carrying the ``train.py`` commands), draws the figure
 and writes ``<out>/figN.png`` and ``<out>/figN.pdf``. The paper's style
 (:data:`~ei_tf.figures.common.STYLE`) holds only while a figure is drawn; importing this
 package changes no matplotlib setting (the command line chooses the Agg backend).
@@ -13,10 +13,14 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from ei_tf.figures.common import Context, FigureError, MissingRuns, Need  # noqa: F401
+from ei_tf.analysis.runs import Context, MissingRuns, Need  # noqa: F401
 from ei_tf.figures.common import style
 
 NUMBERS = tuple(range(2, 18))
+
+
+class FigureError(ValueError):
+    """There is no such figure (the message names the ones there are)."""
 
 
 def module(number: int):

@@ -6,9 +6,9 @@ mean); dashed lines: the learning-rate decays (epochs 100, 150, 200).
 
 import numpy as np
 
-from ei_tf.figures.common import Need, new_figure, read_history
+from ei_tf.analysis.runs import Need, run_history
+from ei_tf.figures.common import new_figure
 
-NUMBER = 10
 TITLE = "Classification accuracy during training (Standard)"
 STANDARD = Need("fig2_standard", analysis=None)
 
@@ -22,7 +22,7 @@ def training_curves(ax, ctx, need, columns=(("accuracy", "Training", "#d62728"),
                     ylabel="Accuracy"):
     """Per-epoch curves of ``columns`` of history.csv: networks light, mean dark."""
     runs = ctx.runs_for(need)
-    histories = [read_history(run.run_dir) for run in runs]
+    histories = [run_history(run.run_dir) for run in runs]
     last = 0
     for column, label, color in columns:
         curves = [h[column] for h in histories if column in h and len(h[column])]

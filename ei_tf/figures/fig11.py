@@ -3,11 +3,11 @@
 Mean test accuracy over seeds per grid cell: Standard (left) and StandardEI (right).
 """
 
-from ei_tf.figures.common import Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import new_figure, panel_label
 from ei_tf.figures.fig6 import GRIDS
 from ei_tf.figures.panels import grid_heatmap
 
-NUMBER = 11
 TITLE = "Performance with various numbers of E and I channels"
 
 

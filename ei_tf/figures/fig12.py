@@ -10,7 +10,6 @@ from ei_tf.figures.common import VARIANT_COLORS, new_figure
 from ei_tf.figures.fig7 import VARIANTS
 from ei_tf.figures.panels import accuracy_bars
 
-NUMBER = 12
 TITLE = "Performance of the InhPN and NoConstraint networks"
 MODELS = [(label, VARIANT_COLORS[kind], dataclasses.replace(need, analysis=None))
           for label, kind, _, need in VARIANTS]

@@ -4,11 +4,10 @@ gOSI (a), orientation skewness (b), image skewness (c) and connection density (d
 connection type, area 3 (left) and area 4 (right); bars: means, 95% bootstrap CIs, dots networks.
 """
 
-from ei_tf.figures.common import VARIANT_COLORS, Need
-from ei_tf.figures.fig7 import variant_need
+from ei_tf.analysis.runs import Need, variant_need
+from ei_tf.figures.common import VARIANT_COLORS
 from ei_tf.figures.panels import detailed_comparison
 
-NUMBER = 13
 TITLE = "Detailed comparison between the Standard model and the InhPN network"
 MODELS = [("Standard", VARIANT_COLORS["original"], Need("fig2_standard")),
           ("InhPN", VARIANT_COLORS["InhPN"], variant_need("inhpn", "standard"))]

@@ -1,10 +1,9 @@
 """Figure 14: Standard against NoConstraint in detail (layout of Figure 13)."""
 
-from ei_tf.figures.common import VARIANT_COLORS, Need
-from ei_tf.figures.fig7 import variant_need
+from ei_tf.analysis.runs import Need, variant_need
+from ei_tf.figures.common import VARIANT_COLORS
 from ei_tf.figures.panels import detailed_comparison
 
-NUMBER = 14
 TITLE = "Detailed comparison between the Standard model and the NoConstraint network"
 MODELS = [("Standard", VARIANT_COLORS["original"], Need("fig2_standard")),
           ("NoConstraint", VARIANT_COLORS["NoConstraint"],

@@ -5,10 +5,10 @@ distributions of log connection weights in area 3 of one network (all, E->E, I->
 threshold exp(-10); (g) density of E->E, I->E, E->I and I->I across networks.
 """
 
-from ei_tf.figures.common import Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import new_figure, panel_label
 from ei_tf.figures.panels import histograms_and_density, selectivity_row
 
-NUMBER = 15
 TITLE = "Detailed analysis of the StandardEI model"
 STANDARD_EI = Need("fig4_standard_ei")
 

@@ -6,11 +6,12 @@ per cell type, (c) connection density per connection type, areas 3 and 4; bars: 
 bootstrap CIs, dots networks.
 """
 
-from ei_tf.figures.common import Need, family_types, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.analysis.summary import family_types
+from ei_tf.figures.common import new_figure, panel_label
 from ei_tf.figures.fig10 import training_curves
 from ei_tf.figures.panels import by_area
 
-NUMBER = 16
 TITLE = "Networks trained on shuffled labels"
 NETWORKS = [("Shuffled_L2", Need("fig16_standard_shuffled_l2")),
             ("EI_Shuffled_L2", Need("fig16_standard_ei_shuffled_l2"))]

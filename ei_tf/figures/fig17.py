@@ -9,11 +9,11 @@ area 3 (left) and area 4 (right).
 
 import numpy as np
 
-from ei_tf.figures.common import PALETTE, Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import PALETTE, new_figure, panel_label
 from ei_tf.figures.fig7 import render_variants, variant_groups
 from ei_tf.figures.panels import accuracy_bars, grid_heatmap
 
-NUMBER = 17
 TITLE = "The impact of having no inhibitory neurons"
 WITH_BN = [("Standard", PALETTE[0], Need("fig2_standard", analysis=None)),
            ("Standard\nno Int", PALETTE[0], Need("fig17_standard_no_inh", analysis=None)),

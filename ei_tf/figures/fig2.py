@@ -4,10 +4,10 @@
 4; bars are means over the five networks, error bars 95% bootstrap CIs, dots networks.
 """
 
-from ei_tf.figures.common import Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import new_figure, panel_label
 from ei_tf.figures.panels import selectivity_row
 
-NUMBER = 2
 TITLE = "Excitatory neurons are more selective (Standard)"
 STANDARD = Need("fig2_standard")
 

@@ -5,10 +5,10 @@ connections, PN->PN, OG->PN, IG->PN, with the threshold exp(-10) in blue; (e) co
 of PN->PN, IG->PN and OG->PN in areas 3 and 4 across networks (95% bootstrap CI).
 """
 
-from ei_tf.figures.common import Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import new_figure, panel_label
 from ei_tf.figures.panels import histograms_and_density
 
-NUMBER = 3
 TITLE = "Excitatory neurons are more sparsely connected (Standard)"
 STANDARD = Need("fig2_standard")
 

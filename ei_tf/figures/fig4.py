@@ -6,10 +6,10 @@ difference Int->PN - PN->PN, neurons and connections of all recurrent areas pool
 of Appendix E (2.1, 0.42 - 0.11).
 """
 
-from ei_tf.figures.common import PALETTE, Need, new_figure
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import PALETTE, new_figure
 from ei_tf.figures.panels import scatter_groups
 
-NUMBER = 4
 TITLE = "E-I differences across network variations and datasets"
 GROUPS = [("Standard (CIFAR10)", PALETTE[0], "o", Need("fig2_standard")),
           ("StandardEI (CIFAR10)", PALETTE[1], "o", Need("fig4_standard_ei")),

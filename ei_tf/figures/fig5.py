@@ -8,12 +8,12 @@ SavedModel. Lines: mean over networks; bands: 95% bootstrap CI.
 import numpy as np
 from matplotlib.ticker import ScalarFormatter
 
-from ei_tf.figures.common import (CELL_COLORS, METRIC_LABELS, PALETTE, Need, connection_density,
-                                  connection_label, mean_ci, new_figure, panel_label,
-                                  population_mean)
+from ei_tf.analysis.runs import Need
+from ei_tf.analysis.summary import connection_density, mean_ci, population_mean
+from ei_tf.figures.common import (CELL_COLORS, METRIC_LABELS, PALETTE, connection_label, new_figure,
+                                  panel_label)
 from ei_tf.figures.panels import area_title
 
-NUMBER = 5
 TITLE = "E-I differences emerge early in training (Standard)"
 STANDARD = Need("fig2_standard", analysis="all")
 AREAS = ("area3", "area4")

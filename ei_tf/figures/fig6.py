@@ -6,10 +6,10 @@ cell the mean over the grid's seeds, areas 3 and 4 and both interneuron types po
 Standard grid; bottom row: StandardEI grid. Crossed cells: mean accuracy below 60%.
 """
 
-from ei_tf.figures.common import Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import new_figure, panel_label
 from ei_tf.figures.panels import grid_heatmap, int_pn_density, int_skew, pn_pn_density, pn_skew
 
-NUMBER = 6
 TITLE = "Selectivity and connectivity with various numbers of E and I channels"
 GRIDS = [("Standard", Need("fig6_standard_channel_grid")),
          ("StandardEI", Need("fig6_standard_ei_channel_grid"))]

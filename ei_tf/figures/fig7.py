@@ -9,21 +9,14 @@ The InhPN and NoConstraint runs are the points ``standard`` and ``standard_ei`` 
 ``configs/fig7_inhpn.yaml`` and ``configs/fig7_noconstraint.yaml``, or runs of the
 single-family files with the same networks (``fig7_standard_inhpn``, ``fig7_standard_ei_inhpn``,
 ``fig7_standard_noconstraint``, ``fig7_standard_ei_noconstraint``); for a seed trained under
-both names the run of the two-family file counts (:class:`~ei_tf.figures.common.Need`).
+both names the run of the two-family file counts (:class:`~ei_tf.analysis.runs.Need`).
 """
 
-from ei_tf.figures.common import VARIANT_COLORS, Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need, variant_need
+from ei_tf.figures.common import VARIANT_COLORS, new_figure, panel_label
 from ei_tf.figures.panels import area_title, scatter_groups
 
-NUMBER = 7
 TITLE = "Removing asymmetry between excitatory and inhibitory neurons"
-
-
-def variant_need(variant: str, family: str) -> Need:
-    """The runs of one Figure 7 variant (``inhpn``, ``noconstraint``) of one family
-    (``standard``, ``standard_ei``): the point ``family`` of ``fig7_<variant>``, also found
-    under the single-family name ``fig7_<family>_<variant>``."""
-    return Need(f"fig7_{variant}", points=(family,), same_as=(f"fig7_{family}_{variant}",))
 
 
 VARIANTS = [

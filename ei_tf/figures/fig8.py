@@ -8,11 +8,11 @@ among responsive neurons), with their gOSI.
 
 import numpy as np
 
-from ei_tf.figures.common import CELL_COLORS, Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import CELL_COLORS, new_figure, panel_label
 from ei_tf.figures.panels import example_neurons, tuning_curves
 from ei_tf.stimuli import N_FREQ, N_ORIENT, N_PHASE, ORIENTATIONS_DEG, make_gratings
 
-NUMBER = 8
 TITLE = "Gratings and example tuning curves (Standard, area 3)"
 STANDARD = Need("fig2_standard")
 CELLS = ("PN", "OG", "IG")

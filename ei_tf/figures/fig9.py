@@ -6,10 +6,10 @@ dropout variants. Areas 3 and 4 combined; light circles networks, dark circles a
 experimental estimate.
 """
 
-from ei_tf.figures.common import PALETTE, Need, new_figure, panel_label
+from ei_tf.analysis.runs import Need
+from ei_tf.figures.common import PALETTE, new_figure, panel_label
 from ei_tf.figures.panels import scatter_groups
 
-NUMBER = 9
 TITLE = "E-I differences emerge across a range of network variations"
 READOUT_GATING = ["LastT_MulSub", "LastT_MulMul", "LastT_SubMul", "LastT_SubSub",
                   "SumT_MulSub", "SumT_MulMul", "SumT_SubMul", "SumT_SubSub"]

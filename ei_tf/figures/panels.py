@@ -9,11 +9,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ei_tf.figures.common import (CELL_COLORS, METRIC_LABELS, PALETTE, Context, Need, bars,
-                                  connection_density, connection_label, ei_difference,
-                                  family_types, grid_values, heatmap, population_mean,
-                                  pooled_density, pooled_mean, recurrent_areas,
-                                  summary_scatter, weight_histogram)
+from ei_tf.analysis.runs import Context, Need
+from ei_tf.analysis.summary import (connection_density, ei_difference, family_types, pooled_density,
+                                    pooled_mean, population_mean, recurrent_areas)
+from ei_tf.figures.common import (CELL_COLORS, METRIC_LABELS, PALETTE, bars, connection_label,
+                                  grid_values, heatmap, summary_scatter, weight_histogram)
 from ei_tf.stimuli import ORIENTATIONS_DEG
 
 

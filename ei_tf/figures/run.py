@@ -1,7 +1,7 @@
 """A run with the figure panels that apply to one network, for notebooks.
 
 ``ei_tf.load_run(run_dir)`` returns a :class:`RunFigures`: the run's config, history, exports,
-SavedModels and analysis (:class:`ei_tf.analysis.run.RunData`) plus methods that draw one
+SavedModels and analysis (:class:`ei_tf.analysis.runs.RunData`) plus methods that draw one
 network's panels of the paper on a matplotlib Axes the caller provides: tuning curves (Figure
 8b), log-weight histograms (Figure 3a-d) and bars by area of a selectivity measure or of the
 connection density (Figures 2 and 3e, for this one network).
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ei_tf.analysis.run import RunData
-from ei_tf.figures.common import METRIC_LABELS, family_types
+from ei_tf.analysis.runs import RunData
+from ei_tf.analysis.summary import family_types
+from ei_tf.figures.common import METRIC_LABELS
 from ei_tf.figures.panels import by_area, connection_histogram, example_neurons, tuning_curves
 
 
 class RunFigures(RunData):
-    """:class:`~ei_tf.analysis.run.RunData` with one network's figure panels. Each ``plot_*``
+    """:class:`~ei_tf.analysis.runs.RunData` with one network's figure panels. Each ``plot_*``
     method draws the analysis of ``epoch`` (default: the last exported) on ``ax`` and returns
     ``ax``; matplotlib's global settings are left alone."""
 
@@ -60,5 +61,5 @@ class RunFigures(RunData):
 
 def load_run(run_dir, n_images: Optional[int] = None,
              data_dir: Optional[str] = None) -> RunFigures:
-    """Open the run directory ``run_dir`` (arguments of :class:`~ei_tf.analysis.run.RunData`)."""
+    """Open the run directory ``run_dir`` (arguments of :class:`~ei_tf.analysis.runs.RunData`)."""
     return RunFigures(run_dir, n_images=n_images, data_dir=data_dir)

@@ -25,19 +25,19 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ei_tf.provenance import LAUNCHES, wall_seconds
-from ei_tf.figures.common import (Context, Need, connection_density, ei_difference,
-                                  ei_difference_area_mean, family_types, mean_ci,
-                                  pooled_density, pooled_mean, population_mean, read_history,
-                                  recurrent_areas)
-from ei_tf.figures.fig7 import variant_need
+from ei_tf.analysis.runs import Context, Need, run_history, variant_need
+from ei_tf.analysis.summary import (connection_density, ei_difference, ei_difference_area_mean,
+                                    family_types, mean_ci, pooled_density, pooled_mean,
+                                    population_mean, recurrent_areas)
 from ei_tf.files import write_text
+from ei_tf.layout import CONFIG
+from ei_tf.layout import launches as read_launches
+from ei_tf.provenance import wall_seconds
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
 UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
@@ -392,7 +392,7 @@ def c12_shuffled_labels(ctx: Context) -> Claim:
                   "(Figure 16)", runs=_run_dirs(runs))
     train = []
     for run in runs:
-        values = read_history(run.run_dir).get("accuracy", [])
+        values = run_history(run.run_dir).get("accuracy", [])
         train.append(float(values[-1]) if len(values) else math.nan)
     claim.rows.append(Row("training accuracy (shuffled labels)", train,
                           Expectation("at_least", SHUFFLED_FIT)))
@@ -473,10 +473,9 @@ def model_provenance(run_dirs: Sequence) -> list[str]:
 
     lines = ["| run | trained by (commits) | model | wall hours | CPU |", "|---|---|---|---|---|"]
     for run_dir in dict.fromkeys(str(r) for r in run_dirs):
-        path = Path(run_dir) / LAUNCHES
         try:
-            launches = json.loads(path.read_text())
-            config_text = (Path(run_dir) / "config.yaml").read_text()
+            launches = read_launches(run_dir)
+            config_text = (Path(run_dir) / CONFIG).read_text()
         except (OSError, ValueError):
             lines.append(f"| `{run_dir}` | no launch record | unknown | | |")
             continue
