@@ -21,9 +21,8 @@ def test_defaults_are_the_papers_cifar10_standard_network():
     # channels doubled in the second recurrent area; 4 time steps read out at the last one
     # (LastT), multiplicative input and subtractive output gates (Appendix D.1: "LastT_MulSub");
     # learning rate 0.1 decaying 10-fold at epochs 100, 150 and 200 of 250; L2 coefficient
-    # 0.0002. The paper names momentum without its value: 0.9, batch 128 and the BatchNorm
-    # settings below are those of TensorFlow's official CIFAR10 ResNet, whose regularization
-    # strength Appendix A says it takes.
+    # 0.0002. The paper names momentum without its value: 0.9 and the BatchNorm moving
+    # statistics (momentum 0.997, epsilon 1e-5) are the design's (design.md sections 2-3).
     cfg = load_config()
     m, t = cfg.model, cfg.training
     assert (m.ff_channels, m.pn_channels, m.ig_channels, m.og_channels) == (
