@@ -1,9 +1,10 @@
 """The recurrent cells of one area: *Standard* (PN, IG, OG) and *StandardEI* (E, I).
 
-Each cell is configured by the model config (``ei_tf.config.ModelConfig`` as a dict) and its area
-index; every variant of Appendix D (gating, normalization, NoOG, SSub, SFG, RecurrI, InhPN,
-NoConstraint, regular convs, ReLU sign constraint, zero interneurons) is a switch of these two
-classes. The state carries a step counter so per-time-step BatchNorm knows the step.
+Each cell takes its own arguments, as Keras' ConvLSTM2D cell takes ``filters``: its channels
+and the switches of every variant of Appendix D (gating, normalization, NoOG, SSub, SFG,
+RecurrI, InhPN, NoConstraint, regular convs, ReLU sign constraint, zero interneurons), which
+:func:`ei_tf.model.cell_arguments` reads from the model config. Both create their connections
+from a table. The state carries a step counter so per-time-step BatchNorm knows the step.
 
 Notation (design.md section 2): ``x`` the area input, ``h`` the previous PN output, ``c`` the
 previous cell state, ``conv+`` a :class:`~ei_tf.layers.DaleConv`.
@@ -12,61 +13,76 @@ previous cell state, ``conv+`` a :class:`~ei_tf.layers.DaleConv`.
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 
 import keras
 from keras import ops
 
-from .config import ModelConfig
-from .layers import PACKAGE, CellDropout, DaleConv, SpatialLayerNorm, StepBatchNorm
+from .layers import (PACKAGE, SIGN_CONSTRAINTS, CellDropout, DaleConv, SpatialLayerNorm,
+                     StepBatchNorm, choice, l2)
+
+# A connection ``{source}_to_{target}`` (sources: the populations and the area input X) whose
+# output carries ``sign`` (its source's), with a bias starting at ``bias_init`` or none.
+Connection = namedtuple("Connection", "source target sign bias bias_init", defaults=(0.0,))
+COMMON = ("time_steps", "kernel_size", "separable", "sign_constraint", "principal",
+          "inhibitory_input", "normalization", "recurrent_init_gain", "bn_momentum",
+          "bn_epsilon", "weight_decay", "bn_weight_decay")
 
 
 class AreaCell(keras.layers.Layer):
-    """What both cell families share: config, convs, per-step norms, state bookkeeping."""
+    """What both cell families share: arguments, connections, per-step norms, state bookkeeping.
 
-    def __init__(self, model_config: dict, area: int, weight_decay: float = 0.0,
-                 bn_weight_decay: float | None = None, **kwargs):
+    ``principal`` "inhibitory" is InhPN; ``inhibitory_input`` makes the area's input inhibit.
+    ImageNet excludes normalization parameters from weight decay (``bn_weight_decay``).
+    """
+
+    normalizations: tuple = ()
+    switches: tuple = ()  # the family's own arguments besides its channels
+    built_first: tuple = ()  # connections built before the others (see :meth:`build`)
+
+    def __init__(self, time_steps=4, kernel_size=3, separable=True, sign_constraint="abs",
+                 principal="excitatory", inhibitory_input=False, normalization="none",
+                 recurrent_init_gain=1.0, bn_momentum=0.997, bn_epsilon=1e-5, weight_decay=0.0,
+                 bn_weight_decay=None, **kwargs):
         super().__init__(**kwargs)
-        self.model_config = dict(model_config)
-        self.area = int(area)
-        self.weight_decay = float(weight_decay)
-        # ImageNet excludes normalization parameters from weight decay (design.md section 4).
-        self.bn_weight_decay = self.weight_decay if bn_weight_decay is None else float(
-            bn_weight_decay)
-        self.cfg = ModelConfig(**self.model_config)
-        cfg = self.cfg
-        self.pn = cfg.pn_channels[area]
-        inhibitory_principal = cfg.principal == "inhibitory"
+        self.time_steps, self.kernel_size = int(time_steps), int(kernel_size)
+        self.separable, self.inhibitory_input = bool(separable), bool(inhibitory_input)
+        self.sign_constraint = choice(self, "sign_constraint", sign_constraint, SIGN_CONSTRAINTS)
+        self.principal = choice(self, "principal", principal, ("excitatory", "inhibitory"))
+        self.normalization = choice(self, "normalization", normalization, self.normalizations)
+        self.recurrent_init_gain, self.bn_momentum = float(recurrent_init_gain), float(bn_momentum)
+        self.bn_epsilon, self.weight_decay = float(bn_epsilon), float(weight_decay)
+        self.bn_weight_decay = float(weight_decay if bn_weight_decay is None else bn_weight_decay)
         # Sign of the principal population's effect, and of the interneurons' (InhPN flips).
-        self.sign_pn = -1.0 if inhibitory_principal else 1.0
-        self.sign_int = 1.0 if inhibitory_principal else -1.0
-        # Input from the previous area: excitatory, unless InhPN with inhibitory_area_input.
-        self.sign_x = -1.0 if (cfg.inhibitory_area_input and area > 0) else 1.0
+        self.sign_pn = -1.0 if self.principal == "inhibitory" else 1.0
+        self.sign_int, self.sign_x = -self.sign_pn, -1.0 if self.inhibitory_input else 1.0
         # Authors' code: biases of PN-source convs start at 1.0 when both PN and input inhibit.
         self.pn_bias_init = 1.0 if (self.sign_pn < 0 and self.sign_x < 0) else 0.0
 
     # -- factories -------------------------------------------------------------------------
-    def conv(self, filters, name, use_bias, bias_init=0.0, sign=1.0):
-        """The Dale connection ``name``; ``sign`` is its source population's sign."""
-        cfg = self.cfg
-        return DaleConv(filters, cfg.kernel_size, separable=cfg.separable,
-                        sign_constraint=cfg.sign_constraint, use_bias=use_bias, bias_init=bias_init,
-                        weight_decay=self.weight_decay, sign=sign,
-                        init_gain=cfg.recurrent_init_gain, dtype=self.dtype_policy, name=name)
-
-    def batch_norm(self, name):
-        return StepBatchNorm(self.cfg.time_steps, self.cfg.bn_momentum, self.cfg.bn_epsilon,
-                             weight_decay=self.bn_weight_decay, dtype=self.dtype_policy, name=name)
+    def norm_layer(self, kind, prefix, input_shape, channels):
+        """The layer ``{prefix}_{kind}`` built for ``channels`` channels: per-step BatchNorm
+        (``bn``), LayerNorm (``ln``) or dropout (``dropout``); None for no ``kind``."""
+        if not kind:
+            return None
+        named = {"dtype": self.dtype_policy, "name": f"{prefix}_{kind}"}
+        layer = StepBatchNorm(self.time_steps, self.bn_momentum, self.bn_epsilon,
+                              weight_decay=self.bn_weight_decay, **named) if kind == "bn" else (
+            SpatialLayerNorm(weight_decay=self.bn_weight_decay, **named) if kind == "ln" else
+            CellDropout(self.dropout_rate, self.dropout_at_inference, **named))
+        layer.build(tuple(input_shape[:-1]) + (channels,))
+        return layer
 
     def forget_logit(self, channels, name):
         """Per-channel trainable forget-gate logit f~ (glorot-uniform, as tf.get_variable)."""
         return self.add_weight(shape=(channels,), initializer="glorot_uniform",
-                               regularizer=keras.regularizers.L2(self.weight_decay / 2)
-                               if self.weight_decay else None, name=name)
+                               regularizer=l2(self.weight_decay), name=name)
 
     # -- RNN cell protocol -----------------------------------------------------------------
     @property
     def state_channels(self) -> list[int]:
-        raise NotImplementedError
+        """The channels of the states (the step counter aside)."""
+        return [channels for _, channels in self.populations]
 
     @property
     def populations(self) -> list[tuple[str, int]]:
@@ -78,8 +94,21 @@ class AreaCell(keras.layers.Layer):
         return self.state_channels + [1]
 
     def build(self, input_shape):
+        """Creates a :class:`DaleConv` for every :class:`Connection` of the family's
+        ``connection_table()``, in its order (their weights' order), and builds them: those
+        named in ``built_first`` first (the order in which their initial values are drawn)."""
         self.spatial = (int(input_shape[1]), int(input_shape[2]))
-        self.build_connections(input_shape)
+        channels = dict(self.populations, X=int(input_shape[-1]), forget=self.pn)
+        table = {f"{c.source}_to_{c.target}": c for c in self.connection_table()}
+        self._conns = {}
+        for name, c in table.items():
+            self._conns[name] = DaleConv(
+                channels[c.target], self.kernel_size, separable=self.separable,
+                sign_constraint=self.sign_constraint, use_bias=c.bias, bias_init=c.bias_init,
+                weight_decay=self.weight_decay, sign=c.sign, init_gain=self.recurrent_init_gain,
+                dtype=self.dtype_policy, name=name)
+        for name in sorted(table, key=lambda name: name not in self.built_first):
+            self._conns[name].build(tuple(input_shape[:-1]) + (channels[table[name].source],))
 
     @staticmethod
     def from_state(conv, state, initial_step: bool):
@@ -95,11 +124,26 @@ class AreaCell(keras.layers.Layer):
         computed (``gate`` is a function)."""
         return new if initial_step else gate() * state + new
 
+    @staticmethod
+    def normalize(norm, value, step, training):
+        """``value`` through a normalization layer (or unchanged for None)."""
+        if isinstance(norm, StepBatchNorm):
+            return norm(value, step, training=training)
+        if isinstance(norm, keras.layers.Dropout):
+            return norm(value, training=training)
+        return value if norm is None else norm(value)
+
+    def connections(self) -> dict:
+        """Connection type -> the DaleConv implementing it (paper Fig. 3 / design.md 6): every
+        connection between two populations."""
+        return {name: conv for name, conv in self._conns.items()
+                if not name.startswith("X_") and not name.endswith("_forget")}
+
     def input_currents(self, x) -> dict:
         """The currents from the area input ``x`` (``[N, H, W, C_in]``) to each target population,
         signed: they do not depend on the state, so the area computes them outside the
         recurrence (:class:`~ei_tf.layers.RecurrentArea`) and passes each step's to ``call``."""
-        raise NotImplementedError
+        return {name[5:]: conv(x) for name, conv in self._conns.items() if name[:5] == "X_to_"}
 
     def get_initial_state(self, batch_size=None):
         states = [ops.zeros((batch_size,) + self.spatial + (c,), dtype=self.compute_dtype)
@@ -110,8 +154,15 @@ class AreaCell(keras.layers.Layer):
         return ops.cast(counter[0, 0], "int32")
 
     def get_config(self):
-        return {**super().get_config(), "model_config": self.model_config, "area": self.area,
-                "weight_decay": self.weight_decay, "bn_weight_decay": self.bn_weight_decay}
+        names = COMMON + self.switches
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}
+
+    @classmethod
+    def from_config(cls, config):
+        """Also a config saved with the model config and the area index (before the cells took
+        their own arguments), which ``ei_tf.model.legacy_cell_config`` converts."""
+        legacy = keras.saving.get_registered_object(f"{PACKAGE}>legacy_cell_config")
+        return super().from_config(legacy(config) if "model_config" in config else config)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -124,148 +175,118 @@ class StandardCell(AreaCell):
     ``c' = BN_t(c')``; Sub output gate ``h' = relu(c' - relu(og))``, Mul
     ``h' = relu(c')(1 - sigmoid(og))``. Convs from PN carry the PN sign (-1 in InhPN), where
     the gates turn excitatory: ``sigmoid(ig)``, ``relu(u + relu(ig) - 1)``,
-    ``relu(c' + relu(og) - 1)``.
+    ``relu(c' + relu(og) - 1)``. Appendix D.2: ``output_gate`` "none" is NoOG (and
+    ``og_channels`` 0), ``simple_subtraction`` SSub, ``forget_gate`` "scalar" SFG,
+    ``recurrent_ig`` RecurrI.
     """
 
-    def __init__(self, model_config, area, weight_decay=0.0, bn_weight_decay=None, **kwargs):
-        super().__init__(model_config, area, weight_decay, bn_weight_decay, **kwargs)
-        cfg = self.cfg
-        self.n_ig = cfg.ig_channels[area]
-        self.n_og = cfg.og_channels[area] if cfg.output_gate != "none" else 0
-        self.has_og = cfg.output_gate != "none"
-        # NoOG without a cell-state norm: h = c' (authors' 'remove_OG'); with one, h = relu(c').
-        self.cell_norm = cfg.normalization in ("cell_bn", "layer_norm", "cell_dropout")
+    normalizations = ("cell_bn", "e_current_bn", "none", "layer_norm", "cell_dropout")
+    # The connections of every variant first (the order of the initial values).
+    built_first = ("PN_to_IG", "X_to_IG", "IG_to_PN", "PN_to_PN", "X_to_PN")
+    switches = ("input_gate", "output_gate", "forget_gate", "ig_current_bn", "og_current_bn",
+                "recurrent_ig", "simple_subtraction", "og_dropout", "dropout_rate",
+                "dropout_at_inference")
+
+    def __init__(self, pn_channels, ig_channels, og_channels=0, input_gate="mul",
+                 output_gate="sub", forget_gate="conv", normalization="cell_bn",
+                 ig_current_bn=False, og_current_bn=False, recurrent_ig=False,
+                 simple_subtraction=False, og_dropout=False, dropout_rate=0.1,
+                 dropout_at_inference=False, **kwargs):
+        super().__init__(normalization=normalization, **kwargs)
+        self.pn, self.n_ig, self.n_og = int(pn_channels), int(ig_channels), int(og_channels)
+        self.input_gate = choice(self, "input_gate", input_gate, ("mul", "sub"))
+        self.output_gate = choice(self, "output_gate", output_gate, ("mul", "sub", "none"))
+        self.forget_gate = choice(self, "forget_gate", forget_gate, ("conv", "scalar"))
+        self.has_og = output_gate != "none"
+        if self.n_og and not self.has_og:
+            raise ValueError(f"StandardCell: og_channels={og_channels} with output_gate='none' "
+                             f"(no OG population); allowed: 0")
+        self.ig_current_bn, self.og_current_bn = bool(ig_current_bn), bool(og_current_bn)
+        self.recurrent_ig, self.simple_subtraction = bool(recurrent_ig), bool(simple_subtraction)
+        self.og_dropout, self.dropout_rate = bool(og_dropout), float(dropout_rate)
+        self.dropout_at_inference = bool(dropout_at_inference)
 
     @property
     def state_channels(self):
-        channels = [self.pn, self.pn]
-        if self.cfg.recurrent_ig:
-            channels.append(self.n_ig)
-        return channels
+        return [self.pn, self.pn] + ([self.n_ig] if self.recurrent_ig else [])
 
     @property
     def populations(self):
-        pops = [("PN", self.pn), ("IG", self.n_ig)]
-        if self.has_og:
-            pops.append(("OG", self.n_og))
-        return pops
+        return [("PN", self.pn), ("IG", self.n_ig)] + ([("OG", self.n_og)] if self.has_og else [])
 
-    def build_connections(self, input_shape):
-        cfg, pn_bias = self.cfg, self.pn_bias_init
-        n_ig, pn, sp, sx = self.n_ig, self.pn, self.sign_pn, self.sign_x
-        self.pn_to_ig = self.conv(n_ig, "PN_to_IG", True, pn_bias, sp)
-        self.x_to_ig = self.conv(n_ig, "X_to_IG", False, sign=sx)
-        ig_bias = not (cfg.simple_subtraction and cfg.input_gate == "sub")
-        self.ig_to_pn = self.conv(pn, "IG_to_PN", ig_bias)  # its sign acts in the gate
-        if cfg.recurrent_ig:
-            self.ig_to_ig = self.conv(n_ig, "IG_to_IG", False, sign=self.sign_int)
-            self.ig_forget = self.forget_logit(n_ig, "IG_forget_logit")
+    def connection_table(self):
+        sp, sx, b = self.sign_pn, self.sign_x, self.pn_bias_init
+        ig_bias = not (self.simple_subtraction and self.input_gate == "sub")
+        table = [Connection("PN", "IG", sp, True, b), Connection("X", "IG", sx, False),
+                 Connection("IG", "PN", 1.0, ig_bias)]  # IG_to_PN: its sign acts in the gate
+        if self.recurrent_ig:
+            table.append(Connection("IG", "IG", self.sign_int, False))
         if self.has_og:
-            self.pn_to_og = self.conv(self.n_og, "PN_to_OG", True, pn_bias, sp)
-            self.x_to_og = self.conv(self.n_og, "X_to_OG", False, sign=sx)
-            self.og_to_pn = self.conv(pn, "OG_to_PN", True)
-        if cfg.forget_gate == "conv":
-            self.pn_to_forget = self.conv(pn, "PN_to_forget", True, pn_bias, sp)
-            self.x_to_forget = self.conv(pn, "X_to_forget", False, sign=sx)
-        else:
-            self.pn_forget = self.forget_logit(pn, "PN_forget_logit")
-        self.pn_to_pn = self.conv(pn, "PN_to_PN", True, pn_bias, sp)
-        self.x_to_pn = self.conv(pn, "X_to_PN", False, sign=sx)
-        self.ig_norm = self.batch_norm("IG_current_bn") if cfg.ig_current_bn else None
-        self.og_norm = self.batch_norm("OG_current_bn") if cfg.og_current_bn else None
-        self.e_norm = self.batch_norm("PN_current_bn") if (
-            cfg.normalization == "e_current_bn") else None
-        self.cell_state_norm = {
-            "cell_bn": lambda: self.batch_norm("PN_cell_bn"),
-            "layer_norm": lambda: SpatialLayerNorm(weight_decay=self.bn_weight_decay,
-                                                   dtype=self.dtype_policy, name="PN_cell_ln"),
-            "cell_dropout": lambda: CellDropout(1.0 - cfg.dropout_keep,
-                                                cfg.dropout_at_inference,
-                                                dtype=self.dtype_policy, name="PN_cell_dropout"),
-        }.get(cfg.normalization, lambda: None)()
-        self.og_drop = None
-        if cfg.og_dropout:
-            self.og_drop = CellDropout(1.0 - cfg.dropout_keep, cfg.dropout_at_inference,
-                                       dtype=self.dtype_policy, name="OG_dropout")
-        # Build every sub-layer now so their weights exist before the RNN traces.
-        shape_x = tuple(input_shape)
-        shape_h = shape_x[:-1] + (pn,)
-        for layer, shape in [(self.pn_to_ig, shape_h), (self.x_to_ig, shape_x),
-                             (self.ig_to_pn, shape_x[:-1] + (n_ig,)),
-                             (self.pn_to_pn, shape_h), (self.x_to_pn, shape_x)]:
-            layer.build(shape)
-        if cfg.recurrent_ig:
-            self.ig_to_ig.build(shape_x[:-1] + (n_ig,))
-        if self.has_og:
-            self.pn_to_og.build(shape_h)
-            self.x_to_og.build(shape_x)
-            self.og_to_pn.build(shape_x[:-1] + (self.n_og,))
-        if cfg.forget_gate == "conv":
-            self.pn_to_forget.build(shape_h)
-            self.x_to_forget.build(shape_x)
-        for norm, channels in [(self.ig_norm, n_ig), (self.og_norm, self.n_og),
-                               (self.e_norm, pn), (self.cell_state_norm, pn)]:
-            if norm is not None:
-                norm.build(shape_x[:-1] + (channels,))
+            table += [Connection("PN", "OG", sp, True, b), Connection("X", "OG", sx, False),
+                      Connection("OG", "PN", 1.0, True)]
+        if self.forget_gate == "conv":
+            table += [Connection("PN", "forget", sp, True, b), Connection("X", "forget", sx, False)]
+        return table + [Connection("PN", "PN", sp, True, b), Connection("X", "PN", sx, False)]
 
-    def connections(self):
-        """Connection type -> the DaleConv implementing it (paper Fig. 3 / design.md 6)."""
-        conns = {"PN_to_PN": self.pn_to_pn, "IG_to_PN": self.ig_to_pn, "PN_to_IG": self.pn_to_ig}
-        if self.has_og:
-            conns.update({"OG_to_PN": self.og_to_pn, "PN_to_OG": self.pn_to_og})
-        if self.cfg.recurrent_ig:
-            conns["IG_to_IG"] = self.ig_to_ig
-        return conns
+    def build(self, input_shape):
+        """The forget logits and the dropouts' seeds are drawn before the connections' initial
+        values. Each connection is kept as the attribute of its name in lower case
+        (``pn_to_ig``), where saved weights (``.keras`` files, backups) address it; the norms
+        after them."""
+        if self.recurrent_ig:
+            self.ig_forget = self.forget_logit(self.n_ig, "IG_forget_logit")
+        if self.forget_gate == "scalar":
+            self.pn_forget = self.forget_logit(self.pn, "PN_forget_logit")
+        cell_kind = {"cell_bn": "bn", "layer_norm": "ln", "cell_dropout": "dropout"}
+        norms = {  # in the order of their weights
+            "ig_norm": ("IG_current", self.ig_current_bn and "bn", self.n_ig),
+            "og_norm": ("OG_current", self.og_current_bn and "bn", self.n_og),
+            "e_norm": ("PN_current", self.normalization == "e_current_bn" and "bn", self.pn),
+            "cell_state_norm": ("PN_cell", cell_kind.get(self.normalization), self.pn),
+            "og_drop": ("OG", self.og_dropout and "dropout", self.n_og)}
+        norms = {attribute: self.norm_layer(kind, prefix, input_shape, channels)
+                 for attribute, (prefix, kind, channels) in norms.items()}
+        super().build(input_shape)
+        for attribute, layer in [*((n.lower(), c) for n, c in self._conns.items()), *norms.items()]:
+            setattr(self, attribute, layer)
 
     def input_currents(self, x):
         """``sx conv+(x)`` to IG, OG, the forget gate (with its +1 offset) and PN."""
-        currents = {"IG": self.x_to_ig(x), "PN": self.x_to_pn(x)}
-        if self.has_og:
-            currents["OG"] = self.x_to_og(x)
-        if self.cfg.forget_gate == "conv":
-            currents["forget"] = self.x_to_forget(x) + 1.0
+        currents = super().input_currents(x)
+        if "forget" in currents:
+            currents["forget"] = currents["forget"] + 1.0
         return currents
-
-    def _norm(self, norm, value, step, training):
-        if norm is None:
-            return value
-        if isinstance(norm, StepBatchNorm):
-            return norm(value, step, training=training)
-        if isinstance(norm, keras.layers.Dropout):
-            return norm(value, training=training)
-        return norm(value)
 
     def call(self, x_currents, states, training=False, initial_step=False):
         """One step; ``x_currents`` are this step's :meth:`input_currents` (the signed
         ``sx conv+(x)`` terms), the ``sp conv+(h)`` terms are computed here (``initial_step``:
         the states are the zero initial state, see :meth:`from_state`)."""
-        cfg = self.cfg
         c, h = states[0], states[1]
         counter = states[-1]
         step = self.step_index(counter)
-        inhpn = cfg.principal == "inhibitory"
-        relu, sigmoid = ops.relu, ops.sigmoid
+        inhpn = self.principal == "inhibitory"
+        relu, sigmoid, norm = ops.relu, ops.sigmoid, self.normalize
 
         # Input-gating interneurons (IG) and the gate current they send to PN.
         ig_current = self.from_state(self.pn_to_ig, h, initial_step) + x_currents["IG"]
-        if cfg.recurrent_ig:
+        if self.recurrent_ig:
             ig_prev = states[2]
             ig_current = ig_current + self.from_state(self.ig_to_ig, ig_prev, initial_step)
-            ig_current = self._norm(self.ig_norm, ig_current, step, training)
+            ig_current = norm(self.ig_norm, ig_current, step, training)
             g = sigmoid(self.ig_forget + 1.0)
             ig_cells = self.kept_plus(lambda: g, ig_prev, (1.0 - g) * relu(ig_current),
                                       initial_step)
             # RecurrI: the previous step's IG gates PN.
             ig = self.from_state(self.ig_to_pn, ig_prev, initial_step)
         else:
-            ig_current = self._norm(self.ig_norm, ig_current, step, training)
+            ig_current = norm(self.ig_norm, ig_current, step, training)
             ig_cells = relu(ig_current)
             ig = self.ig_to_pn(ig_cells)
 
         # Output-gating interneurons (OG).
         if self.has_og:
             og_current = self.from_state(self.pn_to_og, h, initial_step) + x_currents["OG"]
-            og_current = self._norm(self.og_norm, og_current, step, training)
+            og_current = norm(self.og_norm, og_current, step, training)
             if self.og_drop is not None:
                 og_current = self.og_drop(og_current, training=training)
             og_cells = relu(og_current)
@@ -275,40 +296,44 @@ class StandardCell(AreaCell):
         # candidate input of PN.
         @functools.cache
         def forget():
-            if cfg.forget_gate == "conv":
+            if self.forget_gate == "conv":
                 return sigmoid(self.from_state(self.pn_to_forget, h, initial_step)
                                + x_currents["forget"])
             return sigmoid(self.pn_forget + 1.0)
 
         u = self.from_state(self.pn_to_pn, h, initial_step) + x_currents["PN"]
 
-        if cfg.input_gate == "mul":
+        if self.input_gate == "mul":
             gate = sigmoid(ig) if inhpn else 1.0 - sigmoid(ig)
-            u = self._norm(self.e_norm, u, step, training)
+            u = norm(self.e_norm, u, step, training)
             new = relu(u) * gate
         else:
-            if cfg.simple_subtraction:
+            if self.simple_subtraction:
                 u = u + ig if inhpn else u - ig
             else:
                 u = u + relu(ig) - 1.0 if inhpn else u - relu(ig)
-            u = self._norm(self.e_norm, u, step, training)
-            new = (1.0 - forget()) * relu(u) if cfg.forget_gate == "scalar" else relu(u)
+            u = norm(self.e_norm, u, step, training)
+            new = (1.0 - forget()) * relu(u) if self.forget_gate == "scalar" else relu(u)
         c_new = self.kept_plus(forget, c, new, initial_step)
 
-        c_new = self._norm(self.cell_state_norm, c_new, step, training)
+        c_new = norm(self.cell_state_norm, c_new, step, training)
 
-        if not self.has_og:
-            h_new = relu(c_new) if self.cell_norm else c_new
-        elif cfg.output_gate == "mul":
+        if not self.has_og:  # without a cell-state norm h = c' (authors' 'remove_OG')
+            h_new = c_new if self.cell_state_norm is None else relu(c_new)
+        elif self.output_gate == "mul":
             h_new = relu(c_new) * (sigmoid(og) if inhpn else 1.0 - sigmoid(og))
-        elif cfg.simple_subtraction:
+        elif self.simple_subtraction:
             h_new = relu(c_new + og) if inhpn else relu(c_new - og)
         else:
             h_new = relu(c_new + relu(og) - 1.0) if inhpn else relu(c_new - relu(og))
 
         outputs = [h_new, ig_cells] + ([og_cells] if self.has_og else [])
-        new_states = [c_new, h_new] + ([ig_cells] if cfg.recurrent_ig else []) + [counter + 1.0]
+        new_states = [c_new, h_new] + ([ig_cells] if self.recurrent_ig else []) + [counter + 1.0]
         return outputs, new_states
+
+    def get_config(self):
+        return {**super().get_config(), "pn_channels": self.pn, "ig_channels": self.n_ig,
+                "og_channels": self.n_og}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -318,71 +343,51 @@ class StandardEICell(AreaCell):
     ``Curr_E = conv+(x) + conv+(E) - conv+(I) + b_E``, ``Curr_I`` likewise (bias only on the
     convs from E); BN_t on ``Curr_E`` (and on ``Curr_I`` with ``i_current_bn``);
     ``r = g r_prev + (1 - g) relu(Curr)``, ``g = sigmoid(f~ + 1)`` per channel. InhPN swaps the
-    E and I signs.
+    E and I signs. ``normalization`` "layer_norm" normalizes those currents by LayerNorm instead.
     """
 
-    def __init__(self, model_config, area, weight_decay=0.0, bn_weight_decay=None, **kwargs):
-        super().__init__(model_config, area, weight_decay, bn_weight_decay, **kwargs)
-        self.n_i = self.cfg.i_channels[area]
+    normalizations = ("e_current_bn", "none", "layer_norm")
+    switches = ("i_current_bn",)
 
-    @property
-    def state_channels(self):
-        return [self.pn, self.n_i]
+    def __init__(self, e_channels, i_channels, normalization="e_current_bn", i_current_bn=False,
+                 **kwargs):
+        super().__init__(normalization=normalization, **kwargs)
+        self.pn, self.n_i, self.i_current_bn = int(e_channels), int(i_channels), bool(i_current_bn)
 
     @property
     def populations(self):
         return [("E", self.pn), ("I", self.n_i)]
 
-    def build_connections(self, input_shape):
-        cfg = self.cfg
-        shape_x = tuple(input_shape)
-        sizes = {"E": self.pn, "I": self.n_i}
+    def connection_table(self):
         signs = {"E": self.sign_pn, "I": self.sign_int, "X": self.sign_x}
-        self.conns = {}
-        for pre in ("E", "I", "X"):
-            for post in ("E", "I"):
-                conv = self.conv(sizes[post], f"{pre}_to_{post}", use_bias=pre == "E",
-                                 sign=signs[pre])
-                conv.build(shape_x if pre == "X" else shape_x[:-1] + (sizes[pre],))
-                self.conns[f"{pre}_to_{post}"] = conv
-        self.forget = {p: self.forget_logit(sizes[p], f"{p}_forget_logit") for p in ("E", "I")}
-        use_norm = {"E": cfg.normalization != "none", "I": cfg.i_current_bn}
-        self.norms = {}
-        for post in ("E", "I"):
-            norm = None
-            if use_norm[post] and cfg.normalization == "layer_norm":
-                norm = SpatialLayerNorm(weight_decay=self.bn_weight_decay, dtype=self.dtype_policy,
-                                        name=f"{post}_current_ln")
-            elif use_norm[post]:
-                norm = self.batch_norm(f"{post}_current_bn")
-            if norm is not None:
-                norm.build(shape_x[:-1] + (sizes[post],))
-            self.norms[post] = norm
+        return [Connection(pre, post, signs[pre], pre == "E")
+                for pre in ("E", "I", "X") for post in ("E", "I")]
 
-    def connections(self):
-        return {kind: conv for kind, conv in self.conns.items() if not kind.startswith("X_")}
-
-    def input_currents(self, x):
-        """``sx conv+(x)`` to E and I."""
-        return {post: self.conns[f"X_to_{post}"](x) for post in ("E", "I")}
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.conns = dict(self._conns)  # where saved weights (.keras files, backups) address them
+        self.forget = {p: self.forget_logit(n, f"{p}_forget_logit") for p, n in self.populations}
+        use = {"E": self.normalization != "none", "I": self.i_current_bn}
+        kind = "ln" if self.normalization == "layer_norm" else "bn"
+        self.norms = {p: self.norm_layer(use[p] and kind, f"{p}_current", input_shape, n)
+                      for p, n in self.populations}
 
     def call(self, x_currents, states, training=False, initial_step=False):
         e_prev, i_prev, counter = states
         step = self.step_index(counter)
         new = {}
         for post, prev in (("E", e_prev), ("I", i_prev)):
-            current = (self.from_state(self.conns[f"E_to_{post}"], e_prev, initial_step)
-                       + self.from_state(self.conns[f"I_to_{post}"], i_prev, initial_step)
+            current = (self.from_state(self._conns[f"E_to_{post}"], e_prev, initial_step)
+                       + self.from_state(self._conns[f"I_to_{post}"], i_prev, initial_step)
                        + x_currents[post])
-            norm = self.norms[post]
-            if isinstance(norm, StepBatchNorm):
-                current = norm(current, step, training=training)
-            elif norm is not None:
-                current = norm(current)
+            current = self.normalize(self.norms[post], current, step, training)
             g = ops.sigmoid(self.forget[post] + 1.0)
             new[post] = self.kept_plus(lambda: g, prev, (1.0 - g) * ops.relu(current),
                                        initial_step)
         return [new["E"], new["I"]], [new["E"], new["I"], counter + 1.0]
+
+    def get_config(self):
+        return {**super().get_config(), "e_channels": self.pn, "i_channels": self.n_i}
 
 
 CELLS = {"standard": StandardCell, "standard_ei": StandardEICell}

@@ -20,15 +20,20 @@ import tensorflow as tf
 from keras import ops
 
 PACKAGE = "ei_tf"
+SIGN_CONSTRAINTS = {"abs": ops.abs, "relu": ops.relu, "none": lambda weight: weight}
 
 
 def sign_constrained(weight, constraint: str):
     """The effective kernel: ``|W~|`` (abs, Dale's law), ``relu(W~)``, or ``W~`` (none)."""
-    if constraint == "abs":
-        return ops.abs(weight)
-    if constraint == "relu":
-        return ops.relu(weight)
-    return weight
+    return SIGN_CONSTRAINTS[constraint](weight)
+
+
+def choice(layer, argument: str, value, allowed):
+    """``value`` if it is one of ``allowed``; else a ValueError naming them."""
+    if value not in tuple(allowed):
+        raise ValueError(f"{type(layer).__name__}: {argument}={value!r} is not one of "
+                         f"{', '.join(map(repr, allowed))}")
+    return value
 
 
 def l2(weight_decay: float):
@@ -70,14 +75,10 @@ class DaleConv(keras.layers.Layer):
         super().__init__(**kwargs)
         if init_gain <= 0:
             raise ValueError(f"DaleConv init_gain must be positive, got {init_gain}")
-        self.init_gain = float(init_gain)
-        self.sign = float(sign)
-        self.filters = int(filters)
-        self.kernel_size = int(kernel_size)
-        self.separable = bool(separable)
-        self.sign_constraint = sign_constraint
-        self.use_bias = bool(use_bias)
-        self.bias_init = float(bias_init)
+        self.init_gain, self.sign, self.bias_init = float(init_gain), float(sign), float(bias_init)
+        self.filters, self.kernel_size = int(filters), int(kernel_size)
+        self.separable, self.use_bias = bool(separable), bool(use_bias)
+        self.sign_constraint = choice(self, "sign_constraint", sign_constraint, SIGN_CONSTRAINTS)
         self.weight_decay = float(weight_decay)
 
     def build(self, input_shape):
@@ -180,9 +181,7 @@ class StepBatchNorm(keras.layers.Layer):
 
     def __init__(self, steps, momentum=0.997, epsilon=1e-5, weight_decay=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.steps = int(steps)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.steps, self.momentum, self.epsilon = int(steps), float(momentum), float(epsilon)
         self.weight_decay = float(weight_decay)
 
     def build(self, input_shape):
@@ -241,8 +240,7 @@ class SpatialLayerNorm(keras.layers.Layer):
 
     def __init__(self, epsilon=1e-12, weight_decay=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
-        self.weight_decay = float(weight_decay)
+        self.epsilon, self.weight_decay = float(epsilon), float(weight_decay)
 
     def build(self, input_shape):
         reg = l2(self.weight_decay)
@@ -261,8 +259,7 @@ class SpatialLayerNorm(keras.layers.Layer):
             (inputs - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta, dtype)
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon,
-                "weight_decay": self.weight_decay}
+        return {**super().get_config(), "epsilon": self.epsilon, "weight_decay": self.weight_decay}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -293,7 +290,7 @@ class InputNormalization(keras.layers.Layer):
     def __init__(self, mode="per_image_standardization", channel_mean=(0.0, 0.0, 0.0),
                  **kwargs):
         super().__init__(**kwargs)
-        self.mode = mode
+        self.mode = choice(self, "mode", mode, ("per_image_standardization", "channel_mean"))
         self.channel_mean = [float(v) for v in channel_mean]
 
     def call(self, images):

@@ -12,7 +12,8 @@ import pytest
 
 from ei_tf.cells import StandardCell, StandardEICell
 from ei_tf.config import ModelConfig
-from ei_tf.layers import DaleConv, RecurrentArea, StepBatchNorm
+from ei_tf.layers import DaleConv, InputNormalization, RecurrentArea, StepBatchNorm
+from ei_tf.model import TimeReadout, cell_arguments
 
 H = W = 5
 CIN = 3
@@ -42,10 +43,11 @@ def relu(v):
 
 
 class Reference:
-    """Sets every weight of a built cell and evaluates the design equations in NumPy."""
+    """Sets every weight of a built cell and evaluates the design equations of its model config
+    ``cfg`` in NumPy."""
 
-    def __init__(self, cell, rng):
-        self.cell = cell
+    def __init__(self, cell, rng, cfg):
+        self.cell, self.cfg = cell, cfg
         self.convs = {}
         self.bias = {}
         for layer in cell._flatten_layers(include_self=False, recursive=True):
@@ -67,7 +69,7 @@ class Reference:
                 w.assign(rng.uniform(-1, 1, w.shape).astype("float32"))
 
     def constrained(self, w):
-        mode = self.cell.cfg.sign_constraint
+        mode = self.cfg.sign_constraint
         if mode == "abs":
             return np.abs(w)
         if mode == "relu":
@@ -102,7 +104,7 @@ class Reference:
 
 def standard_reference(ref, x_seq):
     """design.md section 2, Standard cell, every switch."""
-    cell, cfg = ref.cell, ref.cell.cfg
+    cell, cfg = ref.cell, ref.cfg
     inhpn = cfg.principal == "inhibitory"
     sp, sx = (-1.0 if inhpn else 1.0), 1.0  # first area: its input stays excitatory
     si = -sp
@@ -166,7 +168,7 @@ def standard_reference(ref, x_seq):
 
 def ei_reference(ref, x_seq):
     """Paper eq. 1 (StandardEI): currents, BN on Curr_E (and Curr_I), leaky ReLU units."""
-    cell, cfg = ref.cell, ref.cell.cfg
+    cell, cfg = ref.cell, ref.cfg
     inhpn = cfg.principal == "inhibitory"
     sign = {"E": -1.0 if inhpn else 1.0, "I": 1.0 if inhpn else -1.0, "X": 1.0}
     state = {"E": np.zeros((BATCH, H, W, cell.pn)), "I": np.zeros((BATCH, H, W, cell.n_i))}
@@ -222,14 +224,14 @@ CASES = {
 def test_cell_matches_numpy_equations(case):
     overrides = dict(STANDARD)
     overrides.update(CASES[case])
-    cfg = dataclasses.asdict(ModelConfig(**overrides))
-    cls = StandardEICell if cfg["family"] == "standard_ei" else StandardCell
+    cfg = ModelConfig(**overrides)
+    cls = StandardEICell if cfg.family == "standard_ei" else StandardCell
     rng = np.random.default_rng(1)
     x_seq = rng.uniform(0, 1, (BATCH, T, H, W, CIN)).astype("float32")
-    cell = cls(cfg, 0)
+    cell = cls(**cell_arguments(cfg, 0))
     area = RecurrentArea(cell)
     area.build(x_seq.shape)
-    ref = Reference(cell, rng)
+    ref = Reference(cell, rng, cfg)
     got = np.concatenate([np.asarray(v) for v in area(x_seq, training=False)], axis=-1)
     want = (ei_reference if cls is StandardEICell else standard_reference)(ref, x_seq)
     assert got.shape == want.shape
@@ -241,9 +243,9 @@ def test_second_area_input_sign_option():
     """InhPN with inhibitory_area_input makes the next area's input inhibitory (area > 0)."""
     base = dict(STANDARD, pn_channels=[4, 4], ig_channels=[2, 2], og_channels=[3, 3],
                 principal="inhibitory")
-    kept = StandardCell(dataclasses.asdict(ModelConfig(**base)), 1)
-    flipped = StandardCell(dataclasses.asdict(ModelConfig(**base, inhibitory_area_input=True)), 1)
-    first = StandardCell(dataclasses.asdict(ModelConfig(**base, inhibitory_area_input=True)), 0)
+    kept = StandardCell(**cell_arguments(ModelConfig(**base), 1))
+    flipped = StandardCell(**cell_arguments(ModelConfig(**base, inhibitory_area_input=True), 1))
+    first = StandardCell(**cell_arguments(ModelConfig(**base, inhibitory_area_input=True), 0))
     assert (kept.sign_x, flipped.sign_x, first.sign_x) == (1.0, -1.0, 1.0)
     assert flipped.pn_bias_init == 1.0 and kept.pn_bias_init == 0.0
 
@@ -258,16 +260,16 @@ def test_input_same_at_every_step_computes_the_repeated_sequence(case, unroll):
 
     overrides = dict(STANDARD)
     overrides.update(CASES[case])
-    cfg = dataclasses.asdict(ModelConfig(**overrides))
-    cls = StandardEICell if cfg["family"] == "standard_ei" else StandardCell
+    cfg = ModelConfig(**overrides)
+    cls = StandardEICell if cfg.family == "standard_ei" else StandardCell
     rng = np.random.default_rng(2)
     x = tf.constant(rng.uniform(0, 1, (BATCH, H, W, CIN)).astype("float32"))
     repeated = tf.repeat(x[:, None], T, axis=1)
-    static = RecurrentArea(cls(cfg, 0), steps=T, unroll=unroll)
-    sequence = RecurrentArea(cls(cfg, 0), unroll=unroll)
+    static = RecurrentArea(cls(**cell_arguments(cfg, 0)), steps=T, unroll=unroll)
+    sequence = RecurrentArea(cls(**cell_arguments(cfg, 0)), unroll=unroll)
     static.build(x.shape)
     sequence.build(repeated.shape)
-    Reference(static.cell, rng)
+    Reference(static.cell, rng, cfg)
     sequence.set_weights(static.get_weights())
 
     def run(area, inputs, training):
@@ -346,3 +348,108 @@ def test_step_batch_norm_uses_batch_moments_in_training_and_its_step_row_after(s
     np.testing.assert_allclose(
         inference, (x64 - want_mean[step]) / np.sqrt(want_var[step] + 1e-3) * gamma[step]
         + beta[step], rtol=1e-5, atol=1e-5)
+
+
+def small_cell_arguments(family="standard", area=0, **overrides):
+    base = EI if family == "standard_ei" else STANDARD
+    sizes = dict(pn_channels=[4, 4], ig_channels=[2, 2], og_channels=[3, 3], i_channels=[2, 2])
+    return cell_arguments(ModelConfig(**{**base, **sizes, **overrides}), area)
+
+
+def standard_cell(**changes):
+    args = dict(small_cell_arguments(), **changes)
+    return StandardCell(**dict(args, og_channels=0 if args["output_gate"] == "none" else 3))
+
+
+STRING_OPTIONS = [
+    (lambda v: DaleConv(4, sign_constraint=v), "sign_constraint", ["abs", "relu", "none"]),
+    (lambda v: InputNormalization(mode=v), "mode", ["per_image_standardization", "channel_mean"]),
+    (lambda v: TimeReadout(mode=v), "mode", ["last", "sum"]),
+    *[(lambda v, name=name: standard_cell(**{name: v}), name, allowed) for name, allowed in [
+        ("input_gate", ["mul", "sub"]), ("output_gate", ["mul", "sub", "none"]),
+        ("forget_gate", ["conv", "scalar"]), ("principal", ["excitatory", "inhibitory"]),
+        ("sign_constraint", ["abs", "relu", "none"]),
+        ("normalization", ["cell_bn", "e_current_bn", "none", "layer_norm", "cell_dropout"])]],
+    *[(lambda v, name=name: StandardEICell(**dict(small_cell_arguments("standard_ei"),
+                                                  **{name: v})), name, allowed)
+      for name, allowed in [("normalization", ["e_current_bn", "none", "layer_norm"]),
+                            ("principal", ["excitatory", "inhibitory"]),
+                            ("sign_constraint", ["abs", "relu", "none"])]],
+]
+
+
+@pytest.mark.parametrize("make,argument,allowed", STRING_OPTIONS,
+                         ids=[f"{i}-{o[1]}" for i, o in enumerate(STRING_OPTIONS)])
+def test_string_option_outside_its_choices_is_a_value_error_naming_them(make, argument,
+                                                                        allowed):
+    """No option falls through silently (e.g. sign_constraint 'ab' would have dropped Dale's
+    law): the error names the argument, the value received and every allowed value."""
+    for value in allowed:
+        make(value)
+    bad = "cell_bn" if "cell_bn" not in allowed and argument == "normalization" else "ab"
+    with pytest.raises(ValueError) as err:
+        make(bad)
+    assert f"{argument}={bad!r}" in str(err.value)
+    assert all(repr(value) in str(err.value) for value in allowed), str(err.value)
+
+
+def test_og_channels_without_output_gate_is_a_value_error():
+    with pytest.raises(ValueError, match="og_channels=3 with output_gate='none'"):
+        StandardCell(**dict(small_cell_arguments(), output_gate="none"))
+
+
+ROUND_TRIP = {
+    "standard": ("standard", dict(principal="inhibitory", inhibitory_area_input=True,
+                                  output_gate="none", og_channels=[0, 0], input_gate="sub",
+                                  simple_subtraction=True, forget_gate="scalar",
+                                  recurrent_ig=True, ig_current_bn=True,
+                                  normalization="e_current_bn", recurrent_init_gain=0.5)),
+    "standard_dropout": ("standard", dict(normalization="cell_dropout", og_dropout=True,
+                                          dropout_keep=0.8, sign_constraint="relu",
+                                          separable=False)),
+    "standard_ei": ("standard_ei", dict(principal="inhibitory", inhibitory_area_input=True,
+                                        i_current_bn=True, bn_momentum=0.9,
+                                        bn_epsilon=1e-3)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROUND_TRIP))
+def test_cell_config_round_trip_gives_the_same_cell(case):
+    """``from_config(get_config())`` gives an equal config and, with the built cell's weights,
+    the same outputs (inference, then training mode: batch statistics)."""
+    family, overrides = ROUND_TRIP[case]
+    cls = StandardEICell if family == "standard_ei" else StandardCell
+    cell = cls(**small_cell_arguments(family, 1, **overrides), weight_decay=2e-4,
+               bn_weight_decay=0.0, name="area4_cell")
+    clone = cls.from_config(cell.get_config())
+    assert clone.get_config() == cell.get_config()
+    assert cell.get_config()["inhibitory_input"] == (case != "standard_dropout")
+    rng = np.random.default_rng(6)
+    x_seq = rng.uniform(0, 1, (BATCH, T, H, W, CIN)).astype("float32")
+    areas = [RecurrentArea(c) for c in (cell, clone)]
+    for area in areas:
+        area.build(x_seq.shape)
+    Reference(cell, rng, None)
+    areas[1].set_weights(areas[0].get_weights())
+    modes = (False,) if "dropout" in case else (False, True)  # dropout: random in training
+    for training in modes:
+        for a, b in zip(*(area(x_seq, training=training) for area in areas)):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("family", ["standard", "standard_ei"])
+def test_cell_saved_with_the_model_config_and_area_loads_as_its_arguments(family):
+    """Cells saved before they took their own arguments stored the whole model config and
+    the area index (``.keras`` files of earlier versions); such a config gives the same cell."""
+    cfg = ModelConfig(**dict(EI if family == "standard_ei" else STANDARD,
+                             pn_channels=[4, 6], ig_channels=[2, 2], og_channels=[3, 3],
+                             i_channels=[2, 3], principal="inhibitory",
+                             inhibitory_area_input=True))
+    cls = StandardEICell if family == "standard_ei" else StandardCell
+    legacy = {"name": "area4_cell", "trainable": True, "dtype": "float32",
+              "model_config": dataclasses.asdict(cfg), "area": 1, "weight_decay": 2e-4,
+              "bn_weight_decay": 0.0}
+    want = cls(**cell_arguments(cfg, 1), weight_decay=2e-4, bn_weight_decay=0.0,
+               name="area4_cell")
+    assert cls.from_config(legacy).get_config() == want.get_config()
+    assert want.get_config()["inhibitory_input"] and want.pn == 6
