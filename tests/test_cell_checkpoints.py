@@ -3,17 +3,20 @@ of a weights file (``.keras`` files and Keras backups address each variable by i
 an optimizer's slots by the variables' order), and what a newly built network computes (its
 initial weights included: :func:`ei_tf.model.model_fingerprint`).
 
-``tests/cell_checkpoints.txt`` holds them for representative small networks, and
-``tests/data/legacy_*.keras`` are networks saved with their logits on fixed images, all written
-by ei-tf at commit 0484aa2 (the code that wrote the existing run directories, whose cells were
+``tests/cell_checkpoints.txt`` holds them for representative small networks, as ei-tf wrote
+them at commit 0484aa2 (the code that wrote the existing run directories, whose cells were
 configured by the whole model config and an area index). A difference means that the run
 directories' checkpoints no longer load, load into other variables, or that a config now builds
-another network. ``python tests/test_cell_checkpoints.py`` prints the current text, for a
+another network. A ``.keras`` file of that code is this code's file with each cell's config in
+the earlier form (:func:`legacy_keras_file`): its weights file is the one pinned here. ``python tests/test_cell_checkpoints.py`` prints the current text, for a
 deliberate change of the layout only.
 """
 
+import dataclasses
+import json
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -43,7 +46,6 @@ CASES = {
         "model.normalization=layer_norm", "model.i_current_bn=true",
         "model.principal=inhibitory", "model.inhibitory_area_input=true"],
 }
-LEGACY = {"standard": "legacy_standard.keras", "standard_ei_icurrbn": "legacy_standard_ei.keras"}
 
 
 def images():
@@ -87,17 +89,41 @@ def test_variables_weights_file_layout_and_fingerprint_are_unchanged(case):
     assert same_model(*fingerprints), fingerprints
 
 
-@pytest.mark.parametrize("case", sorted(LEGACY))
-def test_keras_file_written_by_earlier_code_loads_and_computes_its_logits(case):
-    """Its logits in inference mode, then in training mode (batch statistics: an untrained
+def legacy_keras_file(model, cfg, path: Path) -> Path:
+    """``model`` saved at ``path`` as ei-tf wrote ``.keras`` files before the cells took their
+    own arguments: each cell's config is the whole model config, the area index and the weight
+    decays (the weights file is the same, and pinned by :data:`GOLDEN`)."""
+    model.save(path.with_suffix(".new.keras"))
+    with zipfile.ZipFile(path.with_suffix(".new.keras")) as new:
+        files = {name: new.read(name) for name in new.namelist()}
+    config = json.loads(files["config.json"])
+    for area, layer in enumerate(x for x in config["config"]["layers"]
+                                 if x["class_name"] == "RecurrentArea"):
+        cell = layer["config"]["cell"]["config"]
+        layer["config"]["cell"]["config"] = {
+            **{k: cell[k] for k in ("name", "trainable", "dtype")},
+            "model_config": dataclasses.asdict(cfg.model), "area": area,
+            "weight_decay": cell["weight_decay"], "bn_weight_decay": cell["bn_weight_decay"]}
+    assert area == len(cfg.model.pn_channels) - 1  # every recurrent area's cell rewritten
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as old:
+        for name, data in files.items():
+            old.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize("case", ["standard", "standard_ei_icurrbn"])
+def test_keras_file_written_by_earlier_code_loads_and_computes_the_same(case, tmp_path):
+    """Logits in inference mode, then in training mode (batch statistics: an untrained
     Standard network's inference-mode PN are all zero)."""
-    model = keras.saving.load_model(HERE / "data" / LEGACY[case])
-    for line, training in zip(golden()[f"{case} logits"], (False, True)):
-        np.testing.assert_allclose(np.ravel(model(images(), training=training)),
-                                   [float(v) for v in line.split()], rtol=1e-5, atol=1e-5)
-    rebuilt = build_model(load_config(sets=SMALL + CASES[case]))
-    assert [(w.name, w.shape) for w in model.weights] == [(w.name, w.shape)
-                                                          for w in rebuilt.weights]
+    cfg = load_config(sets=SMALL + CASES[case])
+    model = build_model(cfg)
+    loaded = keras.saving.load_model(legacy_keras_file(model, cfg, tmp_path / "old.keras"))
+    for training in (False, True):
+        np.testing.assert_allclose(loaded(images(), training=training),
+                                   model(images(), training=training), rtol=1e-6, atol=1e-6)
+    assert [(w.name, w.shape) for w in loaded.weights] == [(w.name, w.shape)
+                                                           for w in model.weights]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -123,9 +149,3 @@ if __name__ == "__main__":
     sys.stdout.write("# Written by `python tests/test_cell_checkpoints.py`; see its docstring.\n")
     for name in CASES:
         sys.stdout.write(f"[{name}]\n" + "\n".join(describe(name)) + "\n")
-    for name, file in LEGACY.items():
-        model = keras.saving.load_model(HERE / "data" / file)
-        sys.stdout.write(f"[{name} logits]\n")
-        for training in (False, True):
-            logits = np.ravel(model(images(), training=training))
-            sys.stdout.write(" ".join(f"{v:.7g}" for v in logits) + "\n")
