@@ -3,7 +3,7 @@
 Each cell takes its own arguments, as Keras' ConvLSTM2D cell takes ``filters``: its channels
 and the switches of every variant of Appendix D (gating, normalization, NoOG, SSub, SFG,
 RecurrI, InhPN, NoConstraint, regular convs, ReLU sign constraint, zero interneurons), which
-:func:`ei_tf.model.cell_arguments` reads from the model config. Both create their connections
+:func:`cell_arguments` reads from the model config. Both create their connections
 from a table. The state carries a step counter so per-time-step BatchNorm knows the step.
 
 Notation (design.md section 2): ``x`` the area input, ``h`` the previous PN output, ``c`` the
@@ -13,6 +13,7 @@ previous cell state, ``conv+`` a :class:`~ei_tf.layers.DaleConv`.
 from __future__ import annotations
 
 import functools
+import types
 from collections import namedtuple
 
 import keras
@@ -159,10 +160,13 @@ class AreaCell(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        """Also a config saved with the model config and the area index (before the cells took
-        their own arguments), which ``ei_tf.model.legacy_cell_config`` converts."""
-        legacy = keras.saving.get_registered_object(f"{PACKAGE}>legacy_cell_config")
-        return super().from_config(legacy(config) if "model_config" in config else config)
+        """Also a config saved before the cells took their own arguments (``.keras`` files of
+        earlier versions: the whole model config and the area index)."""
+        if "model_config" in config:
+            rest = {k: v for k, v in config.items() if k not in ("model_config", "area")}
+            model = types.SimpleNamespace(**config["model_config"])
+            config = {**rest, **cell_arguments(model, config["area"])}
+        return super().from_config(config)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -391,3 +395,18 @@ class StandardEICell(AreaCell):
 
 
 CELLS = {"standard": StandardCell, "standard_ei": StandardEICell}
+
+
+def cell_arguments(m, area: int) -> dict:
+    """The arguments of recurrent area ``area``'s cell (0 is area 3) from the model config ``m``
+    (:class:`ei_tf.config.ModelConfig`, or any object with its fields): the fields
+    of the cell's argument names (``COMMON`` and the family's ``switches``), the area's
+    channels, the dropout rate and whether its input inhibits (never area 3's)."""
+    cls = CELLS[m.family]
+    args = {name: getattr(m, name) for name in COMMON + cls.switches if hasattr(m, name)}
+    if cls is StandardEICell:
+        args.update(e_channels=m.pn_channels[area], i_channels=m.i_channels[area])
+    else:
+        args.update(pn_channels=m.pn_channels[area], ig_channels=m.ig_channels[area],
+                    og_channels=m.og_channels[area], dropout_rate=1.0 - m.dropout_keep)
+    return dict(args, inhibitory_input=m.inhibitory_area_input and area > 0)

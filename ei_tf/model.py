@@ -12,8 +12,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .cells import CELLS, COMMON, StandardEICell
-from .config import Config, ModelConfig
+from .cells import CELLS, cell_arguments
+from .config import Config
 from .layers import PACKAGE, InputNormalization, PoolInTime, RecurrentArea, choice, l2, slice_axis
 
 
@@ -40,28 +40,6 @@ class TimeReadout(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
-
-
-def cell_arguments(m: ModelConfig, area: int) -> dict:
-    """The arguments of recurrent area ``area``'s cell (0 is area 3): the model config's fields
-    of the cell's argument names (``COMMON`` and the family's ``switches``), the area's
-    channels, the dropout rate and whether its input inhibits (never area 3's)."""
-    cls = CELLS[m.family]
-    args = {name: getattr(m, name) for name in COMMON + cls.switches if hasattr(m, name)}
-    if cls is StandardEICell:
-        args.update(e_channels=m.pn_channels[area], i_channels=m.i_channels[area])
-    else:
-        args.update(pn_channels=m.pn_channels[area], ig_channels=m.ig_channels[area],
-                    og_channels=m.og_channels[area], dropout_rate=1.0 - m.dropout_keep)
-    return dict(args, inhibitory_input=m.inhibitory_area_input and area > 0)
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-def legacy_cell_config(config: dict) -> dict:
-    """A cell config saved before the cells took their own arguments (``.keras`` files of
-    earlier versions: the whole model config and the area index) as the cell's arguments."""
-    rest = {key: value for key, value in config.items() if key not in ("model_config", "area")}
-    return {**rest, **cell_arguments(ModelConfig(**config["model_config"]), config["area"])}
 
 
 def _feedforward(x, cfg, decay, bn_decay):

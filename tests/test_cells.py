@@ -10,10 +10,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ei_tf.cells import StandardCell, StandardEICell
+from ei_tf.cells import StandardCell, StandardEICell, cell_arguments
 from ei_tf.config import ModelConfig
 from ei_tf.layers import DaleConv, InputNormalization, RecurrentArea, StepBatchNorm
-from ei_tf.model import TimeReadout, cell_arguments
+from ei_tf.model import TimeReadout
 
 H = W = 5
 CIN = 3
