@@ -11,6 +11,7 @@ from ei_tf.analysis import claims
 from ei_tf.analysis.pipeline import SCHEMA
 from ei_tf.analysis.runs import Context
 from ei_tf.analyze_cli import analyze_main
+from ei_tf.layout import LAUNCHES
 
 WORKSTATION_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "workstation"
 AREAS = ("area3", "area4")
@@ -211,7 +212,7 @@ def test_report_names_the_code_that_trained_each_run(tmp_path):
                   "model_fingerprint": fingerprint, "devices": {"cpu": "X"},
                   "started_utc": "2026-12-01T10:00:00+00:00",
                   "ended_utc": "2026-12-01T11:30:00+00:00"}
-        (run_dir / claims.LAUNCHES).write_text(json.dumps([launch]))
+        (run_dir / LAUNCHES).write_text(json.dumps([launch]))
         dirs.append(run_dir)
     dirs.append(_run(tmp_path, "fig4_standard_ei", 0, 0.5, []))
     lines = claims.model_provenance(dirs)
