@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from ei_tf import figures
+from ei_tf.analysis.recording import AnalysisError
 from ei_tf.analysis.runs import Context, Need, variant_need
 from ei_tf.analysis.summary import (EXPERIMENT_DENSITY_DIFF, EXPERIMENT_SKEW_DIFF, ei_difference,
                                     ei_difference_area_mean, pooled_density)
@@ -340,3 +341,8 @@ def test_bars_of_identical_networks(tmp_path):
     assert len(ax.patches) == 2
     common.save(fig, tmp_path, 99)
     assert (tmp_path / "fig99.png").is_file() and (tmp_path / "fig99.pdf").is_file()
+
+
+def test_context_refuses_an_unknown_reading_of_constant_responses(tmp_path):
+    with pytest.raises(AnalysisError, match=r"constant_skewness='zeros' is not one of 'zero'"):
+        Context(tmp_path, constant_skewness="zeros")

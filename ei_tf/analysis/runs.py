@@ -26,7 +26,7 @@ from ei_tf import layout
 from ei_tf.analysis.pipeline import (analyze_run, find_exports, load_result, load_stored,
                                      result_path, stored_epochs)
 from ei_tf.analysis.recording import AnalysisError
-from ei_tf.analysis.selectivity import DEFAULT_CONSTANT_SKEWNESS
+from ei_tf.analysis.selectivity import CONSTANT_SKEWNESS, DEFAULT_CONSTANT_SKEWNESS
 from ei_tf.config import Config, ConfigError, find_config, shipped_configs
 from ei_tf.history import history_columns, read_history
 
@@ -118,6 +118,9 @@ class Context:
         self.data_dir = data_dir
         self.verbose = verbose
         self.config_dir = find_config(config_dir) if config_dir else shipped_configs()
+        if constant_skewness not in CONSTANT_SKEWNESS:
+            raise AnalysisError(f"constant_skewness={constant_skewness!r} is not one of "
+                                f"{', '.join(map(repr, CONSTANT_SKEWNESS))}")
         self.constant_skewness = constant_skewness
         self._results: dict = {}
         self._noted: set = set()
