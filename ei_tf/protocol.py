@@ -39,7 +39,7 @@ from . import layout
 from .layout import (ANALYSIS, COMPLETED, CONFIG, HISTORY, LAUNCHES, analysed_epochs, analysis_path,
                      export_dir, model_names, versions)
 from .provenance import provenance
-from .sweep import Point, load_points
+from .sweep import Point, load_points, status
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROTOCOL = "workstation/protocol.yaml"  # among the shipped configs
@@ -193,8 +193,7 @@ def status_lines(entries, runs_root: Path) -> list[str]:
     for entry in entries:
         for point in entry.points():
             run_dir = point.run_dir(runs_root)
-            state = ("done" if (run_dir / COMPLETED).is_file()
-                     else "started" if run_dir.exists() else "-")
+            state = status(point, runs_root)
             held = f"  (hold: {entry.hold})" if entry.hold and state != "done" else ""
             lines.append(f"tier {entry.tier}  {point.label:<40} seed {point.seed}  {state:<7}  "
                          f"{run_dir}{held}")
@@ -213,7 +212,7 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
                 key = str(run_dir)
                 if key in failed:
                     continue
-                if (run_dir / COMPLETED).is_file():
+                if layout.is_finished(run_dir):
                     if collected(run_dir, runs_root, results):
                         continue
                     if not finish(run_dir, runs_root, results):

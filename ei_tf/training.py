@@ -29,8 +29,7 @@ import yaml
 
 from . import layout
 from .backup import BackupError, check_fingerprint, keras_files, restore_point, write_fingerprint
-from .config import (Config, ConfigError, config_diff, config_from_dict, dump_config, parse_yaml,
-                     yaml_problem)
+from .config import Config, ConfigError, config_diff, dump_config, yaml_problem
 from .data import load_datasets
 from .distributed import (RestoreBackup, describe_devices, fit_multi_worker, is_chief,
                           is_multi_worker, make_strategy)
@@ -152,7 +151,7 @@ def _check_run_dir(run_dir: Path, cfg: Config) -> None:
     saved = run_dir / layout.CONFIG
     if saved.exists():
         try:
-            previous = config_from_dict(parse_yaml(saved.read_text()), str(saved))
+            previous = layout.run_config(run_dir)
         except yaml.YAMLError as err:  # e.g. cut off by a crash while it was written
             raise ConfigError(f"{saved} is not valid YAML ({yaml_problem(err)}); repair it, "
                               f"or use --force (moves the run aside)") from None

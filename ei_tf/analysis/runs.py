@@ -24,10 +24,10 @@ import numpy as np
 
 from ei_tf import layout
 from ei_tf.analysis.pipeline import (analyze_run, find_exports, load_result, load_stored,
-                                     result_path, stored_epochs)
+                                     result_path, run_config, stored_epochs)
 from ei_tf.analysis.recording import AnalysisError
 from ei_tf.analysis.selectivity import CONSTANT_SKEWNESS, DEFAULT_CONSTANT_SKEWNESS
-from ei_tf.config import Config, ConfigError, find_config, shipped_configs
+from ei_tf.config import Config, find_config, shipped_configs
 from ei_tf.history import history_columns, read_history
 
 
@@ -123,6 +123,7 @@ class Context:
                                 f"{', '.join(map(repr, CONSTANT_SKEWNESS))}")
         self.constant_skewness = constant_skewness
         self._results: dict = {}
+        self._exports: dict = {}
         self._noted: set = set()
 
     # ---- run directories
@@ -233,7 +234,7 @@ class Context:
             not need.analysis or self._analysable(run.run_dir))
 
     def _analysable(self, run_dir: Path) -> bool:
-        return bool(_exports(run_dir)) or bool(stored_epochs(run_dir, self.constant_skewness))
+        return bool(self._exports_of(run_dir)) or bool(stored_epochs(run_dir, self.constant_skewness))
 
     def check(self, figure: int, needs: Sequence[Need]) -> None:
         if self.partial:
@@ -254,7 +255,7 @@ class Context:
     # ---- results
 
     def _stored_epochs(self, run_dir: Path) -> list[int]:
-        exports = _exports(run_dir)
+        exports = self._exports_of(run_dir)
         if exports:
             return list(exports)
         return stored_epochs(run_dir, self.constant_skewness)
@@ -262,12 +263,10 @@ class Context:
     def _load(self, run: Run, epochs: list[int]) -> dict[int, dict]:
         todo = [e for e in epochs if (run.run_dir, e) not in self._results]
         if todo:
-            if _exports(run.run_dir):
+            if self._exports_of(run.run_dir):
                 from ei_tf.runtime import import_tensorflow
 
                 import_tensorflow()  # its start-up notices filtered
-                from ei_tf.analysis.pipeline import analyze_run
-
                 for item in analyze_run(run.run_dir, todo, n_images=self.n_images,
                                         data_dir=self.data_dir, verbose=self.verbose,
                                         constant_skewness=self.constant_skewness):
@@ -301,8 +300,8 @@ class Context:
     @staticmethod
     def accuracy(run: Run) -> float:
         """Test accuracy of the finished run (``completed.json``, else history's last)."""
-        record = layout.completed(run.run_dir)
-        if isinstance(record, dict) and isinstance(record.get("test_accuracy"), float):
+        record = layout.completed(run.run_dir)  # None, or a record with its test accuracy
+        if record is not None:
             return record["test_accuracy"]
         values = run_history(run.run_dir).get("val_accuracy", np.array([]))
         return float(values[-1]) if len(values) else float("nan")
@@ -310,20 +309,21 @@ class Context:
     def accuracies(self, need: Need) -> list[float]:
         return [self.accuracy(run) for run in self.runs_for(need)]
 
+    def _exports_of(self, run_dir: Path) -> dict:
+        """``{epoch: SavedModel}`` of a run, empty when it has no usable export; looked up once
+        per run (it reads the run's ``config.yaml``)."""
+        if run_dir not in self._exports:
+            try:
+                found = find_exports(run_dir) if layout.model_names(run_dir) else {}
+            except AnalysisError:
+                found = {}
+            self._exports[run_dir] = found
+        return self._exports[run_dir]
+
     @staticmethod
     def lr_boundaries(run: Run) -> list[int]:
         """The epochs where the run's learning rate drops (its ``config.yaml``)."""
         return list(layout.run_config(run.run_dir).training.lr_boundaries)
-
-
-def _exports(run_dir: Path) -> dict:
-    """``{epoch: SavedModel}`` of a run; empty when it has no (usable) export."""
-    if not layout.model_names(run_dir):
-        return {}
-    try:
-        return find_exports(run_dir)
-    except AnalysisError:
-        return {}
 
 
 class RunData:
@@ -359,11 +359,7 @@ class RunData:
     @functools.cached_property
     def config(self) -> Config:
         """The resolved config the run was trained with, validated by the schema."""
-        try:
-            return layout.run_config(self.run_dir)
-        except ConfigError as err:
-            raise AnalysisError(f"{err} (a config written by another version of ei-tf?)") \
-                from None
+        return run_config(self.run_dir)
 
     @property
     def history(self) -> dict[str, np.ndarray]:
