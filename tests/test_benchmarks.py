@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -47,3 +48,47 @@ def test_bench_train_reports_rates_peak_and_input_cost():
 def test_bench_analysis_reports_seconds():
     out = _run("bench_analysis.py", "--images", "64", "--throughput-images", "64")
     assert "full analysis (432 gratings, 64 test images" in out
+
+
+def _onednn_profile():
+    spec = importlib.util.spec_from_file_location("onednn_profile",
+                                                  BENCHMARKS / "onednn_profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_onednn_profile_sums_the_timed_primitives_by_kind_isa_pass_and_type():
+    prof = _onednn_profile()
+    lines = [
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_dw:avx512_core,backward_data,"
+        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,mb8_ic16oc16,9.0",
+        prof.MARK,
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_dw:avx512_core,backward_data,"
+        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,mb8_ic16oc16,0.5",
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_dw:avx512_core,backward_data,"
+        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,mb8_ic16oc16,0.25",
+        "onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src_bf16::blocked:ab:f0 "
+        "wei_bf16::blocked:ab:f0,,,4096x32:32x16,1.5",
+        "onednn_verbose,v1,primitive,create:cache_hit,cpu,gemm_api,,undef,src_bf16,,,1x1,0.1",
+        "WALL 0.010000",
+    ]
+    groups, wall = prof.parse(lines)
+    assert wall == 0.01
+    assert groups == {
+        ("convolution", "jit_dw:avx512_core", "backward_data", "f32"): [0.75, 2, 0.0],
+        ("gemm_api", "-", "undef", "bf16"): [1.5, 1, 2.0 * 4096 * 32 * 16]}
+    assert prof.gemm_flops("inner_product", "mb4096ic64oc16") == 2.0 * 4096 * 64 * 16
+    assert prof.gemm_flops("matmul", "2048x32:32x64") == 2.0 * 2048 * 32 * 64
+
+
+@pytest.mark.slow
+def test_onednn_profile_reports_where_the_step_goes():
+    out = _run("onednn_profile.py", "--family", "standard_ei", "--batch-size", "4", "--steps",
+               "1", "--warmup", "1", "--top", "3")
+    assert re.search(r"standard_ei, float32: [\d.]+ ms per step \(verbose on\); oneDNN's "
+                     r"primitives sum to [\d.]+ ms \(\d+% of the step", out)
+    assert re.search(r"GEMMs \(pointwise kernels, readout\): [\d.]+ ms per step at [\d.]+ "
+                     r"GFLOP/s, \d+% of the fp32 matmul peak", out)
+    assert "convolution / " in out and "more groups" in out
+    assert ("standard_ei, mixed_bfloat16:" in out) == has_bfloat16_units()
