@@ -343,6 +343,18 @@ def test_bars_of_identical_networks(tmp_path):
     assert (tmp_path / "fig99.png").is_file() and (tmp_path / "fig99.pdf").is_file()
 
 
+def test_partial_figures_say_which_values_are_missing(recwarn):
+    fig = common.new_figure(6, 3)
+    bars_ax, grid_ax = fig.subplots(1, 2)
+    common.bars(bars_ax, ["Standard", "no Int", "silent"],
+                [("PN", "b", [[0.7, 0.72], [], [np.nan]])])
+    assert [t.get_text() for t in bars_ax.texts] == ["no runs", "undefined"]
+    common.heatmap(fig, grid_ax, [], [], np.full((0, 0), np.nan), "grid", "accuracy")
+    assert [t.get_text() for t in grid_ax.texts] == ["no runs"]
+    assert not grid_ax.images and panel_axes(fig) == [bars_ax, grid_ax]
+    assert not [w for w in recwarn if "singular" in str(w.message)]
+
+
 def test_context_refuses_an_unknown_reading_of_constant_responses(tmp_path):
     with pytest.raises(AnalysisError, match=r"constant_skewness='zeros' is not one of 'zero'"):
         Context(tmp_path, constant_skewness="zeros")

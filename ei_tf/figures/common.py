@@ -38,6 +38,12 @@ def style():
     return plt.rc_context(STYLE)
 
 
+def _missing(values) -> str:
+    """Why a partial figure has no value: no finished network, or networks whose quantity is
+    undefined (e.g. silent neurons)."""
+    return "undefined" if len(values) else "no runs"
+
+
 def new_figure(width: float, height: float):
     return plt.figure(figsize=(width, height))
 
@@ -77,6 +83,9 @@ def bars(ax, groups: Sequence[str], series: Sequence[tuple], ylabel: str = "",
             v = np.asarray(values, np.float64)
             v = v[np.isfinite(v)]
             ax.plot(np.full(v.shape, xo), v, "o", ms=2, color="k", alpha=0.35)
+            if v.size == 0:  # a partial figure: say why the bar is missing
+                ax.text(xo, 0.0, _missing(values), rotation=90, ha="center", va="bottom",
+                        fontsize=6, color="0.45", transform=ax.get_xaxis_transform())
     ax.set_xticks(x)
     ax.set_xticklabels(groups, rotation=0 if max(map(len, groups or [""])) < 8 else 35,
                        ha="center" if max(map(len, groups or [""])) < 8 else "right")
@@ -94,8 +103,7 @@ def summary_scatter(ax, entries: Sequence[tuple], experiment: bool = True,
     for label, color, marker, points in entries:
         pts = np.asarray([p for p in points if np.all(np.isfinite(p))], np.float64)
         if pts.size == 0:
-            why = "undefined" if len(points) else "no runs"
-            ax.plot([], [], marker, color=color, label=f"{label} ({why})")
+            ax.plot([], [], marker, color=color, label=f"{label} ({_missing(points)})")
             continue
         ax.plot(pts[:, 0], pts[:, 1], marker, color=color, alpha=0.3, ms=5, mec="none")
         mean = pts.mean(axis=0)
@@ -147,15 +155,21 @@ def heatmap(fig, ax, es, is_, grid, title: str, cbar_label: str, mask=None,
             cmap: str = "viridis", vmin=None, vmax=None) -> None:
     """E channels on x, I channels on y; ``mask`` (same shape, True) marks cells with a cross
     (networks below the accuracy bar)."""
+    ax.set_xlabel("E channels (area 3)")
+    ax.set_ylabel("I channels (area 3)")
+    ax.set_title(title)
+    if not np.isfinite(grid).any():  # a partial figure: no grid point has a value
+        ax.text(0.5, 0.5, "no runs" if grid.size == 0 else "undefined", ha="center",
+                va="center", color="0.45", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
     image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap=cmap, aspect="auto",
                       vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(es)))
     ax.set_xticklabels([str(e) for e in es], fontsize=6)
     ax.set_yticks(range(len(is_)))
     ax.set_yticklabels([str(i) for i in is_], fontsize=6)
-    ax.set_xlabel("E channels (area 3)")
-    ax.set_ylabel("I channels (area 3)")
-    ax.set_title(title)
     if mask is not None:
         ys, xs = np.nonzero(mask)
         ax.plot(xs, ys, "x", color="w", ms=4, mew=0.8)
