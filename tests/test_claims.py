@@ -83,6 +83,27 @@ def test_verdicts_follow_the_measured_directions(tmp_path):
     assert high == pytest.approx(1.6) and verdict == claims.HOLDS
 
 
+def test_the_decay_matched_diagnostic_is_reported_beside_standard(tmp_path):
+    for seed in (0, 1):
+        _run(tmp_path, "fig2_standard", seed, 0.74, [_result(30, 2.0, 0.5, 0.95, 0.96)])
+        _run(tmp_path, claims.DECAY_MATCHED, seed, 0.7 + seed / 100,
+             [_result(30, 2.0, 0.5, 0.3 + seed / 10, 0.8)])
+    found = _by_id(claims.evaluate(Context(tmp_path, config_dir=WORKSTATION_CONFIGS,
+                                           partial=True)))
+    d1 = found["D1"]
+    rows = {r.quantity: r.summary() for r in d1.rows}
+    assert d1.verdict == claims.HOLDS
+    assert rows["area3 density IG_to_PN - PN_to_PN"][0] == pytest.approx(0.45)
+    assert rows["decay-matched area4 density PN_to_PN"][0] == pytest.approx(0.35)
+    assert rows["Standard area3 density PN_to_PN"][0] == pytest.approx(0.95)
+    assert rows["decay-matched test accuracy"][0] == pytest.approx(0.705)
+    assert rows["Standard test accuracy"][3] is None  # informational
+    assert all(str(tmp_path / claims.DECAY_MATCHED) in r for r in d1.runs)
+    # the diagnostic enters no claim of the paper
+    assert not any(claims.DECAY_MATCHED in r for c in found.values() if c.id != "D1"
+                   for r in c.runs)
+
+
 def test_a_difference_whose_interval_contains_zero_fails():
     row = claims.Row("x", [0.5, -0.2, 0.4], claims.Expectation("positive"))
     assert row.summary()[3] == claims.FAILS

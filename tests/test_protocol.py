@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,25 @@ def test_tier_one_holds_the_runs_every_claim_needs():
     assert {e.config.stem for e in entries} == {p.stem for p in CONFIGS}
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+PAPER_CONFIGS = [p for p in CONFIGS if not p.stem.startswith("diag_")]
+
+
+def test_the_decay_matched_diagnostic_differs_from_standard_only_in_weight_decay():
+    diag = load_config(WORKSTATION / "diag_standard_decay_matched.yaml")
+    standard = load_config(WORKSTATION / "fig2_standard.yaml")
+    assert (diag.model, diag.data, diag.export) == (standard.model, standard.data,
+                                                    standard.export)
+    t, s = diag.training, standard.training
+    # the paper's sum of the learning rate over its 250 epochs, reached in 30
+    assert t.weight_decay == pytest.approx(s.weight_decay * 250 / 30)
+    assert replace(t, weight_decay=s.weight_decay) == s
+    entries = protocol.load_protocol(PROTOCOL)
+    (entry,) = [e for e in entries if e.config.stem == "diag_standard_decay_matched"]
+    assert entry.tier == 2 and entry.seeds == [0, 1]
+    assert entries.index(entry) == min(i for i, e in enumerate(entries) if e.tier == 2)
+
+
+@pytest.mark.parametrize("path", PAPER_CONFIGS, ids=lambda p: p.stem)
 def test_workstation_configs_compress_the_papers_schedule(path):
     cfg = load_config(path)
     full = load_config(ROOT / "configs" / path.name)

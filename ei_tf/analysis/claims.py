@@ -1,7 +1,8 @@
 """The paper's claims measured on a set of runs: ``analyze.py --report`` writes ``report.md``.
 
-Each claim (C1-C13 of the reproduction protocol, docs/reproduction.md, and F4, Figure 4's
-summary under both readings of "areas combined") is a list of rows; a row
+Each claim (C1-C13 of the reproduction protocol, docs/reproduction.md; F4, Figure 4's
+summary under both readings of "areas combined"; and D1, the protocol's diagnostic of its
+densities, which is not a claim of the paper) is a list of rows; a row
 is one quantity per network (seed), e.g. the area-3 gOSI difference PN - IG, with its mean and
 95% percentile-bootstrap confidence interval over networks, and what the paper leads one to
 expect of it. Verdicts:
@@ -53,6 +54,9 @@ INHPN, NOCONSTRAINT = variant_need("inhpn", "standard"), variant_need("noconstra
 GRID = "fig6_standard_channel_grid"
 SHUFFLED = "fig16_standard_shuffled_l2"
 SHUFFLED_FIT = 0.2  # C12: "20-50% accuracy on the [shuffled] training set" (section 3)
+# The workstation protocol's diagnostic of its densities: fig2_standard with the paper's
+# cumulative weight decay (configs/workstation/diag_standard_decay_matched.yaml).
+DECAY_MATCHED = "diag_standard_decay_matched"
 METRIC_NAMES = {"gosi": "gOSI", "orientation_skewness": "orientation skewness",
                 "image_skewness": "image skewness"}
 
@@ -415,6 +419,30 @@ def c13_no_weight_decay(ctx: Context) -> Claim:
     return claim
 
 
+def d1_decay_matched(ctx: Context) -> Claim:
+    """Not a claim of the paper: C5's density rows on the decay-matched diagnostic, with the
+    accuracy and PN->PN densities of those networks and of fig2_standard's for comparison."""
+    claim = Claim("D1", "Diagnostic, not a claim of the paper: with the paper's cumulative "
+                        "weight decay, Interneuron-to-PN connections are denser than PN-to-PN",
+                  "C5's differences, on the Standard network with weight decay x 250/30 "
+                  "(configs/workstation/diag_standard_decay_matched.yaml)",
+                  note="the compressed schedule sums the learning rate to 30/250 of the "
+                       "paper's, so unused weights decay by exp(-1) instead of exp(-8.2) "
+                       "(docs/reproduction.md); this network's decay is the paper's, summed "
+                       "over training. The informational rows compare it with fig2_standard")
+    runs, results = _finals(ctx, DECAY_MATCHED)
+    claim.runs = _run_dirs(runs)
+    claim.rows = _density_rows(results)
+    for label, config in (("decay-matched", DECAY_MATCHED), ("Standard", STANDARD)):
+        runs, results = _finals(ctx, config)
+        claim.rows.append(Row(f"{label} test accuracy", [ctx.accuracy(r) for r in runs]))
+        for area in _areas(results):
+            pn_pn = family_types(results[0])["pn_pn"]
+            claim.rows.append(Row(f"{label} {area} density {pn_pn}",
+                                  [connection_density(r, f"{area}_{pn_pn}") for r in results]))
+    return claim
+
+
 CLAIMS: list[Callable[[Context], Claim]] = [
     c1_accuracy,
     lambda ctx: c_selectivity(ctx, "C2", "gosi"),
@@ -422,7 +450,7 @@ CLAIMS: list[Callable[[Context], Claim]] = [
     lambda ctx: c_selectivity(ctx, "C4", "image_skewness"),
     c5_density, f4_summary, c6_early_training, c7_channel_numbers, c8_inhpn,
     c9_noconstraint, c10_standard_ei, c11_no_inhibition, c12_shuffled_labels,
-    c13_no_weight_decay,
+    c13_no_weight_decay, d1_decay_matched,
 ]
 
 
