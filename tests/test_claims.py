@@ -69,6 +69,13 @@ def test_verdicts_follow_the_measured_directions(tmp_path):
     assert found["C1"].verdict == claims.FAILS  # 40% is not ~85%
     assert found["C6"].verdict == claims.HOLDS  # density 1 at epoch 0, differences grow
     assert found["C8"].verdict == claims.TOO_FEW  # one InhPN seed
+    # finished networks of the configs each claim reads (the workstation configs' seeds)
+    assert found["C2"].progress == [("fig2_standard", 2, 3)]
+    assert found["C8"].progress == [("fig7_standard_inhpn", 1, 2)]
+    assert found["C7"].progress == [("fig6_standard_channel_grid", 0, 8)]
+    assert found["C5"].progress == [("fig2_standard", 2, 3), ("fig4_standard_ei", 2, 2)]
+    assert "| C5 | holds | 4 of 5 |" in claims.report_markdown(list(found.values()), tmp_path,
+                                                               WORKSTATION_CONFIGS)
     assert found["C9"].verdict == found["C11"].verdict == claims.TOO_FEW  # no runs
     f4 = {r.quantity: r.summary() for r in found["F4"].rows}
     assert len(f4) == 8 and found["F4"].verdict == claims.FAILS  # StandardEI: E < I

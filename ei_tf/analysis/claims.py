@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -114,6 +114,8 @@ class Claim:
     rows: list = field(default_factory=list)
     runs: list = field(default_factory=list)
     note: str = ""
+    # (config, finished networks, networks its config declares) per config the claim reads
+    progress: list = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -455,8 +457,41 @@ CLAIMS: list[Callable[[Context], Claim]] = [
 
 
 def evaluate(ctx: Context) -> list[Claim]:
-    """Every claim, measured on the finished runs of ``ctx`` (which should be ``partial``)."""
-    return [make(ctx) for make in CLAIMS]
+    """Every claim, measured on the finished runs of ``ctx`` (which should be ``partial``),
+    with how many of the networks its configs declare are finished."""
+    out = []
+    for make in CLAIMS:
+        ctx.asked = []
+        try:
+            claim = make(ctx)
+            needs = ctx.asked
+        finally:
+            ctx.asked = None
+        claim.progress = _progress(ctx, needs)
+        out.append(claim)
+    return out
+
+
+def _progress(ctx: Context, needs: Sequence[Need]) -> list[tuple[str, int, int]]:
+    """``[(config, finished networks, declared networks)]`` of the configs ``needs`` read, in
+    the order first read; configs ``ctx.config_dir`` does not hold are left out."""
+    found: dict = {}
+    for need in needs:
+        key = (need.config, need.points, need.same_as)
+        planned = 0 if key in found else ctx.planned(need)
+        if planned:
+            names = [c for c in (need.config, *need.same_as)
+                     if (ctx.config_dir / f"{c}.yaml").is_file()]
+            name = names[0] + (f" ({', '.join(need.points)})"
+                               if need.points and names[0] == need.config else "")
+            found[key] = (name, len(ctx.runs_for(replace(need, analysis=None))), planned)
+    return list(found.values())
+
+
+def _done(claim: Claim) -> str:
+    """``"k of n"`` networks finished over the configs the claim reads."""
+    return (f"{sum(d for _, d, _ in claim.progress)} of "
+            f"{sum(n for _, _, n in claim.progress)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,6 +505,10 @@ def _num(value: float) -> str:
 def claim_markdown(claim: Claim) -> str:
     lines = [f"### {claim.id}: {claim.statement}", "",
              f"Paper: {claim.paper}. **Verdict: {claim.verdict}.**", ""]
+    if claim.progress:
+        lines += ["Networks finished: " + ", ".join(f"{name} {done} of {planned}"
+                                                    for name, done, planned in claim.progress)
+                  + ".", ""]
     if claim.note:
         lines += [f"Note: {claim.note}.", ""]
     lines += ["| quantity | networks | mean | 95% CI | expected | verdict |",
@@ -531,8 +570,10 @@ def report_markdown(claims: Sequence[Claim], runs, config_dir) -> str:
              "claim holds when all its rows do, and needs at least "
              f"{MIN_NETWORKS} networks per row; *undefined* means the networks are there but "
              "the quantity has no value (e.g. every principal cell silent).", "",
-             "| claim | verdict | statement |", "|---|---|---|"]
-    lines += [f"| {c.id} | {c.verdict} | {c.statement} |" for c in claims]
+             "*Networks finished* counts the networks (seeds, sweep points) the claim's "
+             "configs declare that have finished training.", "",
+             "| claim | verdict | networks finished | statement |", "|---|---|---|---|"]
+    lines += [f"| {c.id} | {c.verdict} | {_done(c)} | {c.statement} |" for c in claims]
     lines.append("")
     lines += [claim_markdown(c) for c in claims]
     lines += ["## Which code trained each run", "",

@@ -125,6 +125,7 @@ class Context:
         self._results: dict = {}
         self._exports: dict = {}
         self._noted: set = set()
+        self.asked: Optional[list] = None  # a list: every Need given to runs_for is appended
 
     # ---- run directories
 
@@ -135,6 +136,8 @@ class Context:
         return path
 
     def runs_for(self, need: Need) -> list[Run]:
+        if self.asked is not None:
+            self.asked.append(need)
         if not need.same_as:
             return [run for run in self._declared(need)
                     if not self.partial or self._usable(run, need)]
@@ -157,6 +160,18 @@ class Context:
             if not self.partial or self._usable(run, need):
                 out.append(run)
         return out
+
+    def planned(self, need: Need) -> int:
+        """How many networks ``need`` names in the configs of ``config_dir`` (its points x
+        seeds), finished or not; with ``same_as``, one per seed, as :meth:`runs_for` counts."""
+        if not need.same_as:
+            return len(self._declared(need))
+        seeds = set()
+        for config in (need.config, *need.same_as):
+            if (self.config_dir / f"{config}.yaml").is_file():
+                source = need if config == need.config else Need(config, need.analysis)
+                seeds |= {run.seed for run in self._declared(source)}
+        return len(seeds)
 
     def _declared(self, need: Need) -> list[Run]:
         """The runs ``need.config`` declares (its points and seeds), finished or not."""
