@@ -62,12 +62,15 @@ def test_onednn_profile_sums_the_timed_primitives_by_kind_isa_pass_and_type():
     prof = _onednn_profile()
     lines = [
         "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_dw:avx512_core,backward_data,"
-        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,mb8_ic16oc16,9.0",
+        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,"
+        "g16mb8_ic16oc16_ih16oh8kh3sh2dh0ph1_iw16ow8kw3sw2dw0pw1,9.0",
         prof.MARK,
         "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_dw:avx512_core,backward_data,"
-        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,mb8_ic16oc16,0.5",
+        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,"
+        "g16mb8_ic16oc16_ih16oh8kh3sh2dh0ph1_iw16ow8kw3sw2dw0pw1,0.5",
         "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_dw:avx512_core,backward_data,"
-        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,mb8_ic16oc16,0.25",
+        "src:f32::blocked:acdb::f0 wei:f32::blocked:Abcde16a::f0,,alg:x,"
+        "g16mb8_ic16oc16_ih16oh8kh3sh2dh0ph1_iw16ow8kw3sw2dw0pw1,0.25",
         "onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src_bf16::blocked:ab:f0 "
         "wei_bf16::blocked:ab:f0,,,4096x32:32x16,1.5",
         "onednn_verbose,v1,primitive,create:cache_hit,cpu,gemm_api,,undef,src_bf16,,,1x1,0.1",
@@ -75,11 +78,19 @@ def test_onednn_profile_sums_the_timed_primitives_by_kind_isa_pass_and_type():
     ]
     groups, wall = prof.parse(lines)
     assert wall == 0.01
+    # two executions of a stride-2 depthwise map: 9 multiply-adds per output, in + out maps
+    depthwise = [2 * 2.0 * 8 * 16 * 8 * 8 * 9, 2 * 4.0 * 8 * 16 * (16 * 16 + 8 * 8)]
     assert groups == {
-        ("convolution", "jit_dw:avx512_core", "backward_data", "f32"): [0.75, 2, 0.0],
-        ("gemm_api", "-", "undef", "bf16"): [1.5, 1, 2.0 * 4096 * 32 * 16]}
-    assert prof.gemm_flops("inner_product", "mb4096ic64oc16") == 2.0 * 4096 * 64 * 16
-    assert prof.gemm_flops("matmul", "2048x32:32x64") == 2.0 * 2048 * 32 * 64
+        ("convolution", "jit_dw:avx512_core", "backward_data", "f32"): [0.75, 2, *depthwise],
+        ("gemm_api", "-", "undef", "bf16"): [1.5, 1, 2.0 * 4096 * 32 * 16,
+                                              2.0 * (4096 * 32 + 32 * 16 + 4096 * 16)]}
+    assert prof.cost("inner_product", "mb4096ic64oc16", "f32") == (
+        2.0 * 4096 * 64 * 16, 4.0 * (4096 * 64 + 64 * 16 + 4096 * 16))
+    assert prof.cost("matmul", "2048x32:32x64", "f32")[0] == 2.0 * 2048 * 32 * 64
+    # regular convolutions, reorders, BatchNorm: not counted
+    assert prof.cost("convolution", "mb16_ic3oc16_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw1",
+                     "f32") == (0.0, 0.0)
+    assert prof.cost("reorder", "16x3x3x3", "f32") == (0.0, 0.0)
 
 
 @pytest.mark.slow
@@ -88,7 +99,9 @@ def test_onednn_profile_reports_where_the_step_goes():
                "1", "--warmup", "1", "--top", "3")
     assert re.search(r"standard_ei, float32: [\d.]+ ms per step \(verbose on\); oneDNN's "
                      r"primitives sum to [\d.]+ ms \(\d+% of the step", out)
-    assert re.search(r"GEMMs \(pointwise kernels, readout\): [\d.]+ ms per step at [\d.]+ "
-                     r"GFLOP/s, \d+% of the fp32 matmul peak", out)
+    for label in (r"GEMMs \(pointwise kernels, readout\)", "depthwise convolutions"):
+        assert re.search(label + r": [\d.]+ ms per step at [\d.]+ GFLOP/s \(\d+% of the fp32 "
+                         r"matmul peak\) and [\d.]+ GB/s \(\d+% of the element-wise", out)
+    assert re.search(r"element-wise x \* c on 8 MB .*: [\d.]+ GB/s", out)
     assert "convolution / " in out and "more groups" in out
     assert ("standard_ei, mixed_bfloat16:" in out) == has_bfloat16_units()
