@@ -461,12 +461,8 @@ def evaluate(ctx: Context) -> list[Claim]:
     with how many of the networks its configs declare are finished."""
     out = []
     for make in CLAIMS:
-        ctx.asked = []
-        try:
+        with ctx.recording() as needs:
             claim = make(ctx)
-            needs = ctx.asked
-        finally:
-            ctx.asked = None
         claim.progress = _progress(ctx, needs)
         out.append(claim)
     return out

@@ -13,6 +13,7 @@ were removed. :class:`RunData` opens one run directory for a notebook. A run's
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shlex
 import sys
@@ -125,7 +126,7 @@ class Context:
         self._results: dict = {}
         self._exports: dict = {}
         self._noted: set = set()
-        self.asked: Optional[list] = None  # a list: every Need given to runs_for is appended
+        self._asked: Optional[list] = None  # see recording()
 
     # ---- run directories
 
@@ -135,9 +136,19 @@ class Context:
             raise AnalysisError(f"config {path} does not exist")
         return path
 
+    @contextlib.contextmanager
+    def recording(self):
+        """``with ctx.recording() as needs:`` collects every Need given to :meth:`runs_for`
+        inside the block (nested blocks collect separately)."""
+        previous, self._asked = self._asked, []
+        try:
+            yield self._asked
+        finally:
+            self._asked = previous
+
     def runs_for(self, need: Need) -> list[Run]:
-        if self.asked is not None:
-            self.asked.append(need)
+        if self._asked is not None:
+            self._asked.append(need)
         if not need.same_as:
             return [run for run in self._declared(need)
                     if not self.partial or self._usable(run, need)]
