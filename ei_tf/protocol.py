@@ -14,7 +14,8 @@ Runs live under ``--out`` (default ``$EI_TF_RUNS``, else ``~/ei-tf-runs``), outs
 checkout, so that they survive a new checkout; the results directory holds text only
 (SavedModels, backups and data never go there), so it can be committed and the claims report
 rebuilt from it (``analyze.py --report --runs docs/reproduction/runs --configs
-configs/workstation``) after the run directories are gone.
+configs/workstation``) after the run directories are gone; with ``--report DIR`` the runner
+rebuilds the report and the figures in DIR itself whenever it has collected runs.
 
 Each training launch of a run is recorded in ``<run>/launches.json`` (UTC start, the code's
 version and commit, software versions, devices, and the model fingerprint of
@@ -32,6 +33,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from .config import ConfigError, find_config, parse_yaml
 from .files import write_json, write_text
@@ -188,6 +190,18 @@ def finish(run_dir: Path, runs_root: Path, results: Path) -> bool:
     return True
 
 
+def rebuild_report(results: Path, config_dir: Path, report: Path) -> None:
+    """The claims report (``report/report.md``) and the figures (``report/figures/``) from
+    the collected results, as ``analyze.py --report`` and ``--all --partial`` draw them; a
+    failure is reported and the protocol goes on."""
+    common = ("--runs", results, "--configs", config_dir, "--quiet")
+    if _python("ei_tf.analyze_cli", "--report", *common, "--out", report) != 0:
+        print(f"protocol: the claims report in {report} could not be rebuilt", flush=True)
+    # exit status 2 when some figure has no finished run yet: those are left out
+    _python("ei_tf.analyze_cli", "--all", "--partial", *common, "--out", report / "figures")
+    print(f"protocol: report and figures rebuilt in {report}", flush=True)
+
+
 def status_lines(entries, runs_root: Path) -> list[str]:
     lines = []
     for entry in entries:
@@ -201,11 +215,13 @@ def status_lines(entries, runs_root: Path) -> list[str]:
 
 
 def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
-        train: bool = True) -> int:
-    """Collect every finished run, then train the unfinished ones in order (see module doc)."""
+        train: bool = True, report: Optional[Path] = None) -> int:
+    """Collect every finished run, then train the unfinished ones in order (see module doc);
+    with ``report``, rebuild the claims report and figures there whenever runs were
+    collected."""
     failed: set = set()
     while True:
-        pending = None
+        pending, new_results = None, False
         for entry in (e for e in entries if e.tier <= max_tier):
             for point in entry.points():
                 run_dir = point.run_dir(runs_root)
@@ -215,10 +231,14 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
                 if layout.is_finished(run_dir):
                     if collected(run_dir, runs_root, results):
                         continue
-                    if not finish(run_dir, runs_root, results):
+                    if finish(run_dir, runs_root, results):
+                        new_results = True
+                    else:
                         failed.add(key)
                 elif pending is None and not entry.hold:
                     pending = entry, point
+        if report is not None and new_results:
+            rebuild_report(results, entries[0].config.parent, report)
         if pending is None or not train:
             break
         entry, point = pending
@@ -248,6 +268,9 @@ def _parser():
     p.add_argument("--results", default=str(DEFAULT_RESULTS),
                    help="where finished runs' text results go (default: docs/reproduction/runs "
                    "under the working directory)")
+    p.add_argument("--report", metavar="DIR",
+                   help="after collecting runs, rebuild the claims report (DIR/report.md) and "
+                   "the figures (DIR/figures/) from --results (e.g. docs/reproduction)")
     p.add_argument("--tier", type=int, choices=(1, 2), default=2,
                    help="train entries up to this tier (default: 2, all)")
     p.add_argument("--list", action="store_true", help="print each run's status and exit")
@@ -271,7 +294,8 @@ def main(argv=None) -> int:
         return 2
     print(f"protocol: {args.protocol}; runs under {runs_root}; results to {args.results}",
           flush=True)
-    return run(entries, runs_root, Path(args.results), args.tier, train=not args.collect)
+    return run(entries, runs_root, Path(args.results), args.tier, train=not args.collect,
+               report=Path(args.report) if args.report else None)
 
 
 if __name__ == "__main__":

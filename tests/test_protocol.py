@@ -140,9 +140,16 @@ def test_runner_collects_finished_runs_and_trains_the_first_unfinished_in_order(
 
     monkeypatch.setattr(protocol, "_python", fake_python)
     monkeypatch.setattr(protocol, "record_launch", lambda run_dir, point: None)
-    assert protocol.run(protocol.load_protocol(path), runs, results) == 2
+    report = tmp_path / "report"
+    assert protocol.run(protocol.load_protocol(path), runs, results, report=report) == 2
     trained = [a[a.index("--seed") + 1] for m, a in calls if m == "ei_tf.cli"]
-    analysed = [a[a.index("--run") + 1] for m, a in calls if m == "ei_tf.analyze_cli"]
+    analysed = [a[a.index("--run") + 1] for m, a in calls if "--run" in a]
+    # the report and figures are rebuilt from the results after each pass that collected runs
+    rebuilt = [a for m, a in calls if "--runs" in a]
+    assert [a[0] for a in rebuilt] == ["--report", "--all"] * 2
+    assert all(a[a.index("--runs") + 1] == str(results)
+               and a[a.index("--configs") + 1] == str(tmp_path) for a in rebuilt)
+    assert [a[a.index("--out") + 1] for a in rebuilt[:2]] == [str(report), str(report / "figures")]
     assert sorted(analysed) == sorted(str(runs / "fig2_standard" / f"seed_{s}") for s in (0, 2))
     assert trained == ["1", "2"]  # the held StandardEI entry is skipped
     assert (results / "fig2_standard" / "seed_0" / "completed.json").is_file()

@@ -33,7 +33,8 @@ from ei_tf.history import history_columns, read_history
 
 
 class MissingRuns(AnalysisError):
-    """Runs a figure or the claims report needs are absent; ``commands`` are the ``train.py`` lines that make them."""
+    """Runs a figure or the claims report needs are absent; ``commands`` are the ``train.py``
+    lines that make them."""
 
     def __init__(self, figure: int, missing: list, commands: list[str]):
         self.figure = figure
@@ -260,7 +261,8 @@ class Context:
             not need.analysis or self._analysable(run.run_dir))
 
     def _analysable(self, run_dir: Path) -> bool:
-        return bool(self._exports_of(run_dir)) or bool(stored_epochs(run_dir, self.constant_skewness))
+        return (bool(self._exports_of(run_dir))
+                or bool(stored_epochs(run_dir, self.constant_skewness)))
 
     def check(self, figure: int, needs: Sequence[Need]) -> None:
         if self.partial:
