@@ -57,7 +57,7 @@ def render(ctx):
     for row, (name, need) in enumerate(GRIDS):
         for col, (label, reduce) in enumerate((("max", np.nanmax), ("mean", np.nanmean))):
             ax = fig.add_subplot(spec[1 + row, col])
-            grid_heatmap(fig, ax, ctx, need, ctx.accuracy, f"{name}: {label} over seeds",
+            grid_heatmap(fig, ax, ctx, need, ctx.accuracy, f"{name}:\n{label} over seeds",
                          "Test accuracy", reduce=reduce, vmin=0.0, vmax=1.0)
             grid_axes.append(ax)
     panel_label(grid_axes[0], "c")
