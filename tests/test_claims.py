@@ -77,6 +77,11 @@ def test_verdicts_follow_the_measured_directions(tmp_path):
     assert "| C5 | holds | 4 of 5 |" in claims.report_markdown(list(found.values()), tmp_path,
                                                                WORKSTATION_CONFIGS)
     assert found["C9"].verdict == found["C11"].verdict == claims.TOO_FEW  # no runs
+    # C13 shows the networks with weight decay beside it: fig2_standard's lowest density
+    contrast = {r.quantity: r.summary() for r in found["C13"].rows}
+    row = contrast["fig2_standard (with weight decay) area3 lowest connection density"]
+    assert row[0] == pytest.approx(0.3) and row[3] is None
+    assert found["C13"].verdict == claims.TOO_FEW
     f4 = {r.quantity: r.summary() for r in found["F4"].rows}
     assert len(f4) == 8 and found["F4"].verdict == claims.FAILS  # StandardEI: E < I
     pooled = f4["Standard image-skewness difference PN - Int, areas pooled"]

@@ -409,6 +409,8 @@ def c12_shuffled_labels(ctx: Context) -> Claim:
 
 
 def c13_no_weight_decay(ctx: Context) -> Claim:
+    """The rows of the networks without weight decay carry the verdict; informational rows
+    give the same quantity for fig2_standard (with it), the contrast the claim rests on."""
     runs, results = _finals(ctx, "appA_standard_no_weight_decay")
     claim = Claim("C13", "Without weight decay connection densities go to 1",
                   "densities close to 1 for E and I connections (Appendix A)",
@@ -418,6 +420,10 @@ def c13_no_weight_decay(ctx: Context) -> Claim:
         claim.rows.append(Row(f"{area} lowest connection density",
                               [_min_density(r, area) for r in results],
                               Expectation("at_least", NEAR_ONE)))
+    _, with_decay = _finals(ctx, STANDARD)
+    for area in _areas(with_decay):
+        claim.rows.append(Row(f"{STANDARD} (with weight decay) {area} lowest connection "
+                              f"density", [_min_density(r, area) for r in with_decay]))
     return claim
 
 
