@@ -250,7 +250,7 @@ def test_mixed_bfloat16_computes_the_float32_network_in_bfloat16(family, tmp_pat
     x = rng.uniform(0, 255, (8, 32, 32, 3)).astype("float32")
     assert mixed(x).dtype == "float32"
     outputs = [keras.Model(m.inputs, [m.outputs[0], *activity_outputs(m).values()])(
-        x, training=True) for m in (full, mixed)]
+        [x], training=True) for m in (full, mixed)]
     for expected, value in zip(*outputs):
         expected, value = np.asarray(expected), np.asarray(value).astype("float32")
         error = np.linalg.norm(value - expected) / np.linalg.norm(expected)
