@@ -432,7 +432,8 @@ def d1_decay_matched(ctx: Context) -> Claim:
     accuracy and PN->PN densities of those networks and of fig2_standard's for comparison."""
     claim = Claim("D1", "Diagnostic, not a claim of the paper: with the paper's cumulative "
                         "weight decay, Interneuron-to-PN connections are denser than PN-to-PN",
-                  "C5's differences, on the Standard network with weight decay x 250/30 "
+                  "no such experiment; C5's differences (Figures 3, 4), here on the "
+                  "Standard network with weight decay x 250/30 "
                   "(configs/workstation/diag_standard_decay_matched.yaml)",
                   note="the compressed schedule sums the learning rate to 30/250 of the "
                        "paper's, so unused weights decay by exp(-1) instead of exp(-8.2) "
