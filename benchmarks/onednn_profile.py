@@ -25,8 +25,10 @@ import argparse
 import collections
 import os
 import re
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 MARK = "=== timed steps ==="
@@ -36,8 +38,6 @@ CHILD = "--child"
 
 def child(family: str, precision: str, batch_size: int, warmup: int, steps: int) -> int:
     """Runs in the child process (``ONEDNN_VERBOSE=1``): warm-up, the mark, the timed steps."""
-    import time
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_train import tf_trainer
 
@@ -127,9 +127,6 @@ def stream_gbps(megabytes: float, repeats: int = 30) -> float:
     """GB/s of TensorFlow's element-wise ``x * c`` (eager, multi-threaded) on a float32 tensor
     of ``megabytes`` (read once, written once): the memory rate a one-pass op reaches at that
     size."""
-    import statistics
-    import time
-
     import tensorflow as tf
 
     x = tf.random.normal((int(megabytes * 2 ** 20 / 4),))
