@@ -142,6 +142,25 @@ def test_report_command_writes_and_prints_markdown(tmp_path, capsys):
     assert "area4 density IG_to_PN - PN_to_PN" in text
 
 
+@pytest.mark.tf
+def test_report_names_paths_relative_to_itself_and_the_project(tmp_path):
+    """A report committed beside its runs reads the same on every machine: its runs are named
+    from the report's directory, the shipped configs from the project."""
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        _run(runs, "fig2_standard", seed, 0.4, [_result(4, 2.0, 0.5, 0.3, 0.8)])
+    assert analyze_main(["--report", "--runs", str(runs), "--configs", str(WORKSTATION_CONFIGS),
+                         "--out", str(tmp_path), "--quiet"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "Runs under `runs`, configs from `configs/workstation`" in text
+    assert "`runs/fig2_standard/seed_0`, `runs/fig2_standard/seed_1`" in text
+    assert "| `runs/fig2_standard/seed_1` | no launch record |" in text
+    assert str(tmp_path) not in text
+    # a run outside the report's directory keeps the path it was given
+    elsewhere = claims.shown_path(runs / "fig2_standard", tmp_path / "out")
+    assert elsewhere == str(runs / "fig2_standard")
+
+
 def test_report_rejects_a_missing_config_directory(tmp_path, capsys):
     assert analyze_main(["--report", "--configs", str(tmp_path / "nope")]) == 2
     assert "no such directory" in capsys.readouterr().err

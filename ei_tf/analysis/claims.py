@@ -35,6 +35,7 @@ from ei_tf.analysis.runs import Context, Need, run_history, variant_need
 from ei_tf.analysis.summary import (connection_density, ei_difference, ei_difference_area_mean,
                                     family_types, mean_ci, pooled_density, pooled_mean,
                                     population_mean, recurrent_areas)
+from ei_tf.config import shipped_configs
 from ei_tf.files import write_text
 from ei_tf.layout import CONFIG
 from ei_tf.layout import launches as read_launches
@@ -505,7 +506,20 @@ def _num(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.3f}"
 
 
-def claim_markdown(claim: Claim) -> str:
+def shown_path(path, base=None) -> str:
+    """``path`` as the report names it, so that the report reads the same on any machine:
+    relative to ``base`` (the report's directory) when it lies under it, relative to the
+    project when it lies under the shipped configs (``configs/workstation``), else as given."""
+    path = Path(path)
+    for root in ([Path(base)] if base is not None else []) + [shipped_configs().parent]:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
+def claim_markdown(claim: Claim, base=None) -> str:
     lines = [f"### {claim.id}: {claim.statement}", "",
              f"Paper: {claim.paper}. **Verdict: {claim.verdict}.**", ""]
     if claim.progress:
@@ -521,7 +535,7 @@ def claim_markdown(claim: Claim) -> str:
         values = ", ".join(_num(v) for v in row.finite) or "none"
         lines.append(f"| {row.quantity} | {len(row.finite)} ({values}) | {_num(mean)} | "
                      f"[{_num(low)}, {_num(high)}] | {row.expect.text()} | {verdict or ''} |")
-    runs = ", ".join(f"`{r}`" for r in claim.runs) or "none found"
+    runs = ", ".join(f"`{shown_path(r, base)}`" for r in claim.runs) or "none found"
     lines += ["", f"Runs: {runs}", ""]
     return "\n".join(lines)
 
@@ -535,10 +549,11 @@ def _current_fingerprint(config_text: str) -> tuple:
     return tuple(model_fingerprint(config_from_dict(parse_yaml(config_text), "a run's config")))
 
 
-def model_provenance(run_dirs: Sequence) -> list[str]:
-    """Markdown lines: per run, the commits that trained it and whether the model they trained
-    is the current code's (:func:`ei_tf.model.same_model` on the launch records' model
-    fingerprints against the fingerprint the current code gives the run's config)."""
+def model_provenance(run_dirs: Sequence, base=None) -> list[str]:
+    """Markdown lines: per run (named by :func:`shown_path` from ``base``), the commits that
+    trained it and whether the model they trained is the current code's
+    (:func:`ei_tf.model.same_model` on the launch records' model fingerprints against the
+    fingerprint the current code gives the run's config)."""
     from ei_tf.model import same_model
 
     lines = ["| run | trained by (commits) | model | wall hours | CPU |", "|---|---|---|---|---|"]
@@ -547,7 +562,7 @@ def model_provenance(run_dirs: Sequence) -> list[str]:
             launches = read_launches(run_dir)
             config_text = (Path(run_dir) / CONFIG).read_text()
         except (OSError, ValueError):
-            lines.append(f"| `{run_dir}` | no launch record | unknown | | |")
+            lines.append(f"| `{shown_path(run_dir, base)}` | no launch record | unknown | | |")
             continue
         commits = ", ".join(dict.fromkeys(
             (launch["code"]["commit"] or "?")[:7] + ("+" if launch["code"]["dirty"] else "")
@@ -556,16 +571,19 @@ def model_provenance(run_dirs: Sequence) -> list[str]:
         same = all(same_model(launch["model_fingerprint"], current) for launch in launches)
         cpus = ", ".join(dict.fromkeys(launch["devices"]["cpu"] for launch in launches
                                        if launch.get("devices")))
-        lines.append(f"| `{run_dir}` | {commits} | "
+        lines.append(f"| `{shown_path(run_dir, base)}` | {commits} | "
                      f"{'current' if same else '**differs from the current code**'} | "
                      f"{wall_seconds(launches) / 3600:.2f} | {cpus} |")
     return lines
 
 
-def report_markdown(claims: Sequence[Claim], runs, config_dir) -> str:
+def report_markdown(claims: Sequence[Claim], runs, config_dir, base=None) -> str:
+    """The report of ``claims``; paths are named relative to ``base``, the report's directory
+    (:func:`shown_path`)."""
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = ["# Claims report", "",
-             f"Runs under `{runs}`, configs from `{config_dir}`; written {date}.", "",
+             f"Runs under `{shown_path(runs, base)}`, configs from "
+             f"`{shown_path(config_dir, base)}`; written {date}.", "",
              "Each quantity is computed per network (seed) at the run's last exported epoch "
              "(C6: every exported epoch); mean and 95% percentile-bootstrap confidence "
              "interval over networks. A row holds when its whole interval lies on the "
@@ -578,21 +596,21 @@ def report_markdown(claims: Sequence[Claim], runs, config_dir) -> str:
              "| claim | verdict | networks finished | statement |", "|---|---|---|---|"]
     lines += [f"| {c.id} | {c.verdict} | {_done(c)} | {c.statement} |" for c in claims]
     lines.append("")
-    lines += [claim_markdown(c) for c in claims]
+    lines += [claim_markdown(c, base) for c in claims]
     lines += ["## Which code trained each run", "",
               "`+` marks a checkout with uncommitted changes. *current*: every launch of the "
               "run trained the network the current code builds (same fingerprint: logits of "
               "the seed-0 network on fixed images); results of a run that *differs* describe "
               "another model.", ""]
-    lines += model_provenance([r for c in claims for r in c.runs])
+    lines += model_provenance([r for c in claims for r in c.runs], base)
     lines.append("")
     return "\n".join(lines)
 
 
 def write_report(ctx: Context, path) -> str:
     """Evaluate every claim on ``ctx``'s runs, write the markdown to ``path``, return it."""
-    text = report_markdown(evaluate(ctx), ctx.runs, ctx.config_dir)
     path = Path(path)
+    text = report_markdown(evaluate(ctx), ctx.runs, ctx.config_dir, base=path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, text)
     return text
