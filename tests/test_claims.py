@@ -95,6 +95,30 @@ def test_verdicts_follow_the_measured_directions(tmp_path):
     assert high == pytest.approx(1.6) and verdict == claims.HOLDS
 
 
+def test_noconstraint_rows_compare_pn_with_each_interneuron_type_and_with_all(tmp_path):
+    """C9 reads "PN > Int" both per interneuron type and as Figure 7 draws it (IG and OG
+    pooled): an OG population more image-selective than PN fails its own row even when the
+    pooled interneurons are less selective than PN."""
+    for seed in (0, 1):
+        result = _result(30, 2.0, 0.5, 0.99, 0.99)
+        og = result["populations"]["area3_OG"]["image_skewness"]
+        og.update(mean=3.0, values=[3.0, 3.0])
+        _run(tmp_path, "fig7_standard_noconstraint", seed, 0.79, [result])
+    found = _by_id(claims.evaluate(Context(tmp_path, config_dir=WORKSTATION_CONFIGS,
+                                           partial=True)))
+    rows = {r.quantity: r.summary() for r in found["C9"].rows}
+    pooled = rows["area3 image skewness PN - Int (Figure 7: interneuron types pooled)"]
+    assert pooled[0] == pytest.approx(2.0 - (0.5 + 3.0) / 2) and pooled[3] == claims.HOLDS
+    assert rows["area3 image skewness PN - OG"][3] == claims.FAILS
+    assert rows["area4 image skewness PN - Int (Figure 7: interneuron types pooled)"][3] == (
+        claims.HOLDS)
+    assert found["C9"].verdict == claims.FAILS
+    text = claims.report_markdown(list(found.values()), tmp_path, WORKSTATION_CONFIGS)
+    assert "| C9 | fails | 2 of 2 |" in text
+    assert "NoConstraint: PN remain more selective; connection densities near 1 | " \
+           "area3 image skewness PN - OG |" in text
+
+
 def test_the_decay_matched_diagnostic_is_reported_beside_standard(tmp_path):
     for seed in (0, 1):
         _run(tmp_path, "fig2_standard", seed, 0.74, [_result(30, 2.0, 0.5, 0.95, 0.96)])

@@ -167,6 +167,14 @@ def _selectivity_rows(results, metric: str) -> list:
     return rows
 
 
+def _figure7_rows(results) -> list:
+    """Per area, Figure 7's image-skewness difference PN - Int: the interneuron types pooled
+    (:func:`ei_difference` of the area alone), beside the per-type rows."""
+    return [Row(f"{area} image skewness PN - Int (Figure 7: interneuron types pooled)",
+                [ei_difference(r, [area])[0] for r in results], Expectation("positive"))
+            for area in _areas(results)]
+
+
 def _density_rows(results) -> list:
     rows = []
     for area in _areas(results):
@@ -282,7 +290,8 @@ def c8_inhpn(ctx: Context) -> Claim:
     claim = Claim("C8", "InhPN: the (inhibitory) PN stay more selective than the interneurons, "
                         "and PN->PN connections become dense",
                   "PN > Int in image skewness; PN->PN denser than Int->PN (Figure 7, green)",
-                  rows=_selectivity_rows(results, "image_skewness"), runs=_run_dirs(runs))
+                  rows=_selectivity_rows(results, "image_skewness") + _figure7_rows(results),
+                  runs=_run_dirs(runs))
     for area in _areas(results):
         claim.rows.append(Row(f"{area} density PN->PN",
                               [connection_density(r, f"{area}_PN_to_PN") for r in results]))
@@ -296,7 +305,8 @@ def c9_noconstraint(ctx: Context) -> Claim:
     runs, results = _finals(ctx, NOCONSTRAINT)
     claim = Claim("C9", "NoConstraint: PN remain more selective; connection densities near 1",
                   "PN > Int in image skewness; densities close to 1 (Figure 7, orange)",
-                  rows=_selectivity_rows(results, "image_skewness"), runs=_run_dirs(runs))
+                  rows=_selectivity_rows(results, "image_skewness") + _figure7_rows(results),
+                  runs=_run_dirs(runs))
     for area in _areas(results):
         claim.rows.append(Row(f"{area} lowest connection density",
                               [_min_density(r, area) for r in results],
@@ -519,6 +529,11 @@ def shown_path(path, base=None) -> str:
     return str(path)
 
 
+def _failing(claim: Claim) -> str:
+    """The quantities of ``claim``'s rows that fail, ``"; "``-separated."""
+    return "; ".join(row.quantity for row in claim.rows if row.summary()[3] == FAILS)
+
+
 def claim_markdown(claim: Claim, base=None) -> str:
     lines = [f"### {claim.id}: {claim.statement}", "",
              f"Paper: {claim.paper}. **Verdict: {claim.verdict}.**", ""]
@@ -593,8 +608,12 @@ def report_markdown(claims: Sequence[Claim], runs, config_dir, base=None) -> str
              "the quantity has no value (e.g. every principal cell silent).", "",
              "*Networks finished* counts the networks (seeds, sweep points) the claim's "
              "configs declare that have finished training.", "",
-             "| claim | verdict | networks finished | statement |", "|---|---|---|---|"]
-    lines += [f"| {c.id} | {c.verdict} | {_done(c)} | {c.statement} |" for c in claims]
+             "*Rows that fail* names, for a claim that fails, the rows whose interval lies "
+             "on the wrong side (their values are in the claim's table below).", "",
+             "| claim | verdict | networks finished | statement | rows that fail |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {c.id} | {c.verdict} | {_done(c)} | {c.statement} | {_failing(c)} |"
+              for c in claims]
     lines.append("")
     lines += [claim_markdown(c, base) for c in claims]
     lines += ["## Which code trained each run", "",
