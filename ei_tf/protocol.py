@@ -209,8 +209,8 @@ def status_lines(entries, runs_root: Path) -> list[str]:
             run_dir = point.run_dir(runs_root)
             state = status(point, runs_root)
             held = f"  (hold: {entry.hold})" if entry.hold and state != "done" else ""
-            lines.append(f"tier {entry.tier}  {point.label:<40} seed {point.seed}  {state:<7}  "
-                         f"{run_dir}{held}")
+            lines.append(f"tier {entry.tier}  {point.config.name:<40} seed {point.seed}  "
+                         f"{state:<7}  {run_dir}{held}")
     return lines
 
 
@@ -242,7 +242,7 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
         if pending is None or not train:
             break
         entry, point = pending
-        print(f"protocol: training {point.label} seed {point.seed}", flush=True)
+        print(f"protocol: training {point.config.name} seed {point.seed}", flush=True)
         if train_point(entry, point, runs_root) != 0:
             print(f"protocol: training of {point.run_dir(runs_root)} failed; going on with "
                   f"the next run", flush=True)

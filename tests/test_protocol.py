@@ -38,6 +38,14 @@ def test_tier_one_holds_the_runs_every_claim_needs():
     assert {e.config.stem for e in entries} == {p.stem for p in CONFIGS}
 
 
+def test_the_status_names_each_sweep_point_by_its_run(tmp_path):
+    lines = protocol.status_lines(protocol.load_protocol(PROTOCOL), tmp_path)
+    grid = [line for line in lines if "channel_grid" in line]
+    assert len(grid) == 8
+    assert all(line.split()[2] == Path(line.split()[-1]).parent.name for line in grid)
+    assert "fig6_standard_channel_grid__e16_i4" in grid[0]
+
+
 PAPER_CONFIGS = [p for p in CONFIGS if not p.stem.startswith("diag_")]
 
 
