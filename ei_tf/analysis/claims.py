@@ -518,8 +518,9 @@ def _num(value: float) -> str:
 
 def shown_path(path, base=None) -> str:
     """``path`` as the report names it, so that the report reads the same on any machine:
-    relative to ``base`` (the report's directory) when it lies under it, relative to the
-    project when it lies under the shipped configs (``configs/workstation``), else as given."""
+    relative to ``base`` (the report's directory) when it lies under it, else relative to the
+    directory holding the shipped configs (the project: ``configs/workstation``) when it lies
+    under that, else as given."""
     path = Path(path)
     for root in ([Path(base)] if base is not None else []) + [shipped_configs().parent]:
         try:
