@@ -98,7 +98,13 @@ class Row:
         return [v for v in self.values if v is not None and math.isfinite(v)]
 
     def summary(self) -> tuple:
-        """``(mean, low, high, verdict)``; the verdict is None for an informational row."""
+        """``(mean, low, high, verdict)``; the verdict is None for an informational row.
+        Bootstrapped once per row: the claim's verdict, the summary table and the row's
+        table all read it (a row's values are not changed after it is made)."""
+        return self._summary
+
+    @functools.cached_property
+    def _summary(self) -> tuple:
         mean, low, high = mean_ci(self.finite) if self.finite else (math.nan,) * 3
         if self.expect.kind is None:
             return mean, low, high, None
