@@ -30,9 +30,11 @@ METADATA = "training_metadata.json"
 PREVIOUS = ".bkp"  # suffix of the previous epoch's copies (double_checkpoint)
 FINGERPRINT = "config_fingerprint.json"
 # Config fields that do not change what a run computes: its labels, its seed list (the run's
-# own seed is its directory), the sweep that generated it, its export schedule and where the
-# data files lie (their content is recorded in the provenance).
-NOT_COMPUTED = ("name", "description", "seeds", "sweep", "export.", "data.data_dir")
+# own seed is its directory), the sweep that generated it, its export schedule, how often it
+# evaluates the test set and where the data files lie (their content is recorded in the
+# provenance).
+NOT_COMPUTED = ("name", "description", "seeds", "sweep", "export.", "training.validation_freq",
+                "data.data_dir")
 
 
 class BackupError(ConfigError):

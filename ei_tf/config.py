@@ -147,6 +147,11 @@ class TrainingConfig:
     # CIFAR10 decays every trainable variable; ImageNet excludes BatchNorm's.
     weight_decay_exclude_bn: bool = False
     steps_per_epoch: int = field(default=0, metadata=_range(0))  # 0 = the whole training set
+    # The test set is evaluated after every validation_freq-th epoch and always after the last
+    # (validation_epochs); history.csv leaves the val_* columns of the other epochs empty. The
+    # paper does not say how often it tested. It does not change what the run computes, so a
+    # run may resume with another value (ei_tf.backup.NOT_COMPUTED).
+    validation_freq: int = field(default=1, metadata=_range(1))
     jit_compile: bool = False  # XLA makes depthwise convs ~10x slower on CPU
     # Unroll the T time steps in the RNN layers: the same computation; one training step of the
     # CIFAR10 Standard network measured 7% faster unrolled on 2 CPU cores (benchmarks/).
@@ -168,6 +173,12 @@ class TrainingConfig:
     # (statistics and normalization), the input normalization, the readout's logits, the loss
     # and the exported signatures stay float32.
     precision: Literal["float32", "mixed_bfloat16"] = "float32"
+
+    def validation_epochs(self) -> list[int]:
+        """The epochs (1-based, as Keras' ``fit(validation_freq=...)`` counts them) after which
+        the test set is evaluated: every ``validation_freq``-th, and the last."""
+        return [epoch for epoch in range(1, self.epochs + 1)
+                if epoch % self.validation_freq == 0 or epoch == self.epochs]
 
 
 @dataclass

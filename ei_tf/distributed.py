@@ -216,10 +216,13 @@ def evaluate_multi_worker(model, strategy, test_step, test_data, callbacks=None)
 
 def fit_multi_worker(model: keras.Model, strategy: tf.distribute.Strategy,
                      train_data: tf.data.Dataset, test_data: tf.data.Dataset, *, epochs: int,
-                     initial_epoch: int, steps_per_epoch: int, callbacks, verbose="auto"):
+                     initial_epoch: int, steps_per_epoch: int, callbacks,
+                     validation_epochs=None, verbose="auto"):
     """``model.fit(train_data, epochs, initial_epoch, steps_per_epoch, validation_data=test_data,
-    callbacks)`` under a multi-worker strategy (module docstring). Returns the evaluation
-    function for the test set (``() -> logs``)."""
+    validation_freq=validation_epochs, callbacks)`` under a multi-worker strategy (module
+    docstring): the test set is evaluated after the (1-based) epochs of ``validation_epochs``
+    (``None``: after each). Returns the evaluation function for the test set
+    (``() -> logs``)."""
     build_for_steps(model, strategy, train_data)
     train_step = _replicated(strategy, model.train_step)
     test_step = _replicated(strategy, model.test_step)
@@ -237,8 +240,10 @@ def fit_multi_worker(model: keras.Model, strategy: tf.distribute.Strategy,
             callbacks.on_train_batch_begin(step)
             logs = {k: float(v) for k, v in train_step(next(batches)).items()}
             callbacks.on_train_batch_end(step, logs)
-        validation = evaluate_multi_worker(model, strategy, test_step, test_data, callbacks)
-        epoch_logs = {**logs, **{f"val_{k}": v for k, v in validation.items()}}
+        epoch_logs = dict(logs)
+        if validation_epochs is None or epoch + 1 in validation_epochs:
+            validation = evaluate_multi_worker(model, strategy, test_step, test_data, callbacks)
+            epoch_logs.update((f"val_{k}", v) for k, v in validation.items())
         callbacks.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break

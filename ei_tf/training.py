@@ -65,18 +65,29 @@ def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int):
 
 
 class TrainThroughput(keras.callbacks.Callback):
-    """Training images per second of each epoch, timed over its training batches only."""
+    """Training images per second of each epoch, timed over its training batches only: up to
+    the test set's evaluation when the epoch has one (``training.validation_freq``), else up
+    to the epoch's end."""
 
     def __init__(self, images_per_epoch: int):
         super().__init__()
         self.images_per_epoch = images_per_epoch
         self.rates = []
+        self.start = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
 
+    def _timed(self):
+        if self.start is not None:
+            self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
+            self.start = None
+
     def on_test_begin(self, logs=None):  # validation follows the epoch's last training batch
-        self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
+        self._timed()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._timed()
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -155,10 +166,12 @@ def _check_run_dir(run_dir: Path, cfg: Config) -> None:
         except yaml.YAMLError as err:  # e.g. cut off by a crash while it was written
             raise ConfigError(f"{saved} is not valid YAML ({yaml_problem(err)}); repair it, "
                               f"or use --force (moves the run aside)") from None
-        # The seed list, description and TensorBoard summaries do not change what this one
-        # run computes.
+        # The seed list, description, TensorBoard summaries and how often the test set is
+        # evaluated do not change what this one run computes (history.csv shows which epochs
+        # were tested).
         differing = [k for k in config_diff(previous, cfg)
-                     if not k.startswith(("seeds", "description", "export.tensorboard_"))]
+                     if not k.startswith(("seeds", "description", "export.tensorboard_",
+                                          "training.validation_freq"))]
         if differing:
             raise ConfigError(
                 f"{run_dir} holds a run with a different config (fields: "
@@ -265,11 +278,13 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
             evaluate = fit_multi_worker(
                 model, strategy, train_data, data.test(), epochs=cfg.training.epochs,
                 initial_epoch=resumed_epoch, steps_per_epoch=steps, callbacks=callbacks,
+                validation_epochs=cfg.training.validation_epochs(),
                 verbose=verbose if chief else 0)
         else:
             model.fit(train_data, epochs=cfg.training.epochs, steps_per_epoch=steps,
-                      validation_data=data.test(), callbacks=callbacks, shuffle=False,
-                      verbose=verbose)
+                      validation_data=data.test(),
+                      validation_freq=cfg.training.validation_epochs(), callbacks=callbacks,
+                      shuffle=False, verbose=verbose)
             evaluate = functools.partial(model.evaluate, data.test(), verbose=0,
                                          return_dict=True)
     except RuntimeError as err:
@@ -280,8 +295,9 @@ def train(cfg: Config, seed: int, out="runs", force=False, verbose="auto", callb
         raise FloatingPointError(
             f"training of {run_dir} stopped: the loss became NaN or Inf; {kept}") from None
     seconds = time.time() - start
-    # The last epoch's test accuracy (Keras' History of this session) is the final model's;
-    # the test set is evaluated again only when no epoch ran in this session.
+    # The last epoch's test accuracy (Keras' History of this session; the last epoch is always
+    # tested) is the final model's; the test set is evaluated again only when no epoch ran in
+    # this session.
     tested = model.history.history.get("val_accuracy")
     test_accuracy = tested[-1] if tested else evaluate()["accuracy"]
     record = {"test_accuracy": float(test_accuracy), "epochs": cfg.training.epochs,

@@ -52,6 +52,7 @@ def test_unknown_key_names_key_and_file(tmp_path):
     ("model:\n  pn_channels: [64, -2]\n", r"model.pn_channels\[1\]", ">= 1"),
     ("data:\n  augment: 1\n", "data.augment", "true or false"),
     ("training:\n  learning_rate: 0\n", "training.learning_rate", "> 0"),
+    ("training:\n  validation_freq: 0\n", "training.validation_freq", ">= 1"),
 ])
 def test_bad_value_names_field_value_and_allowed(tmp_path, text, field, allowed):
     with pytest.raises(ConfigError) as err:
@@ -60,6 +61,15 @@ def test_bad_value_names_field_value_and_allowed(tmp_path, text, field, allowed)
     assert "c.yaml" in message
     assert re.search(field, message), message
     assert re.search(allowed, message), message
+
+
+@pytest.mark.parametrize("epochs, freq, tested", [
+    (3, 1, [1, 2, 3]), (25, 10, [10, 20, 25]), (250, 10, list(range(10, 251, 10))), (2, 5, [2]),
+])
+def test_the_test_set_is_evaluated_every_nth_epoch_and_after_the_last(epochs, freq, tested):
+    training = load_config(sets=[f"training.epochs={epochs}",
+                                 f"training.validation_freq={freq}"]).training
+    assert training.validation_epochs() == tested
 
 
 def test_contradictory_switches_are_refused():

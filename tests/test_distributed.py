@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import CONFIGS, ROOT
+from ei_tf.history import read_history
 
 pytestmark = pytest.mark.tf
 
@@ -32,6 +33,7 @@ class Losses(keras.callbacks.Callback):
 cfg = smoke(load_config(sys.argv[1], [
     "data.dataset=synthetic", "training.distribute=multi_worker", "model.pn_channels=[8, 16]",
     "model.ig_channels=[2, 4]", "model.og_channels=[2, 4]"]))
+cfg.training.epochs, cfg.training.validation_freq = 2, 2  # the test set after epoch 2 only
 record = train(cfg, 0, out=sys.argv[2], verbose=0, callbacks=[Losses()])
 print("RECORD", record["replicas"], record["test_accuracy"], flush=True)
 """
@@ -64,7 +66,8 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
         assert p.returncode == 0, stderr[-3000:]
     losses = [[line for line in stdout.splitlines() if line.startswith("LOSS")]
               for stdout, _ in results]
-    assert len(losses[0]) == 4 and losses[0] == losses[1]  # 32 images in global batches of 8
+    # 2 epochs of 32 images in global batches of 8
+    assert len(losses[0]) == 8 and losses[0] == losses[1]
     # Each worker trained on its half of every batch: equal weights mean all-reduced gradients.
     # (BatchNorm's moving statistics are each worker's own, as under MirroredStrategy.)
     for tag in ("WEIGHTS", "RECORD"):
@@ -74,7 +77,10 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
     assert "RECORD 2 " in results[0][0]
 
     run_dir = outs[0] / "fig2_standard" / "seed_0"
-    assert (run_dir / "completed.json").is_file() and (run_dir / "history.csv").is_file()
+    assert (run_dir / "completed.json").is_file()
+    rows = read_history(run_dir / "history.csv")
+    assert [(r["epoch"], r["val_accuracy"] != "") for r in rows] == [("0", False), ("1", True)]
+    assert f"RECORD 2 {float(rows[-1]['val_accuracy'])}" in results[0][0]
     assert not outs[1].exists()  # the other worker wrote nothing
 
     loader = subprocess.run(
@@ -82,7 +88,7 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
          "m = tf.saved_model.load(sys.argv[1])\n"
          "out = m.signatures['serving_default'](image=tf.zeros([2, 32, 32, 3]))\n"
          "print(out['probabilities'].numpy().sum(axis=1))",
-         str(run_dir / "export" / "ei_model" / "1")],
+         str(run_dir / "export" / "ei_model" / "2")],  # the last epoch
         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert loader.returncode == 0, loader.stderr[-3000:]
     np.testing.assert_allclose(np.array(loader.stdout.strip(" []\n").split(), float), 1.0,

@@ -355,6 +355,29 @@ def test_partial_figures_say_which_values_are_missing(recwarn):
     assert not [w for w in recwarn if "singular" in str(w.message)]
 
 
+def test_training_curves_skip_untested_epochs(tmp_path):
+    """A run tested every 2nd epoch (training.validation_freq) next to one tested each epoch:
+    each network's test curve joins its tested epochs; the mean is drawn where both were."""
+    from types import SimpleNamespace
+
+    from ei_tf.figures.fig10 import training_curves
+
+    histories = {"every": "epoch,accuracy,val_accuracy\n0,0.1,0.2\n1,0.2,0.3\n2,0.3,0.4\n",
+                 "second": "epoch,accuracy,val_accuracy\n0,0.1,\n1,0.2,0.5\n2,0.3,\n"}
+    runs = []
+    for name, text in histories.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "history.csv").write_text(text)
+        runs.append(SimpleNamespace(run_dir=tmp_path / name))
+    ctx = SimpleNamespace(runs_for=lambda need: runs, lr_boundaries=lambda run: [])
+    ax = common.new_figure(3, 3).subplots()
+
+    training_curves(ax, ctx, None, (("val_accuracy", "Test", "b"),))
+
+    lines = [(list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines]
+    assert lines == [([1, 2, 3], [0.2, 0.3, 0.4]), ([2], [0.5]), ([2], [0.4])]
+
+
 def test_context_refuses_an_unknown_reading_of_constant_responses(tmp_path):
     with pytest.raises(AnalysisError, match=r"constant_skewness='zeros' is not one of 'zero'"):
         Context(tmp_path, constant_skewness="zeros")

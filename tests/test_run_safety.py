@@ -173,9 +173,29 @@ def test_backup_of_another_config_is_refused(tmp_path):
 
 def test_fingerprint_ignores_labels_and_export(tmp_path):
     cfg = _tiny(tmp_path)
-    same = _tiny(tmp_path, "description=x", "seeds=[3]", "export.epochs=[1]")
+    same = _tiny(tmp_path, "description=x", "seeds=[3]", "export.epochs=[1]",
+                 "training.validation_freq=5")
     assert fingerprint(cfg) == fingerprint(same)
     assert fingerprint(cfg) != fingerprint(_tiny(tmp_path, "data.augment=false"))
+
+
+def test_a_run_resumes_with_another_test_frequency(tmp_path):
+    """How often the test set is evaluated does not change what the run computes: a run that
+    tested epoch 1 resumes testing only after epoch 3 of 3 (every 3rd and the last), and
+    history.csv shows which epochs were tested."""
+    cfg = _tiny(tmp_path, "training.epochs=3")
+    out, run_dir = _interrupted_run(tmp_path, cfg)
+
+    record = train(_tiny(tmp_path, "training.epochs=3", "training.validation_freq=3"), 0,
+                   out=out, verbose=0)
+
+    rows = read_history(run_dir / HISTORY)
+    assert [(r["epoch"], r["val_accuracy"] != "", r["accuracy"] != "") for r in rows] == [
+        ("0", True, True), ("1", False, True), ("2", True, True)]
+    assert record["test_accuracy"] == float(rows[-1]["val_accuracy"])
+    assert record["train_images_per_second"] > 0
+    saved = config_from_dict(parse_yaml((run_dir / "config.yaml").read_text()))
+    assert saved.training.validation_freq == 3
 
 
 # --------------------------------------------------------------------------------------------

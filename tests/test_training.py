@@ -10,7 +10,7 @@ import pytest
 from conftest import CONFIGS, ROOT
 from ei_tf import layout
 from ei_tf.config import ConfigError, load_config, smoke
-from ei_tf.training import train
+from ei_tf.training import TrainThroughput, train
 
 pytestmark = pytest.mark.tf
 
@@ -60,6 +60,19 @@ def test_different_config_in_run_directory_is_refused(smoke_run):
     changed.name = smoke_run.cfg.name
     with pytest.raises(ConfigError, match="different config.*training.learning_rate"):
         train(changed, 0, out=smoke_run.out, verbose=0)
+
+
+def test_throughput_times_each_epoch_whether_or_not_it_is_tested():
+    """One rate per epoch: up to the test set's evaluation, or up to the end of an epoch
+    without one (training.validation_freq)."""
+    throughput = TrainThroughput(images_per_epoch=100)
+    for tested in (True, False, True):
+        throughput.on_epoch_begin(0)
+        if tested:
+            throughput.on_test_begin()
+        throughput.on_epoch_end(0)
+    throughput.on_test_begin()  # an evaluation outside an epoch is not timed
+    assert len(throughput.rates) == 3 and all(rate > 0 for rate in throughput.rates)
 
 
 class PoisonAt(keras.callbacks.Callback):

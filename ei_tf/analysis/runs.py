@@ -327,12 +327,14 @@ class Context:
 
     @staticmethod
     def accuracy(run: Run) -> float:
-        """Test accuracy of the finished run (``completed.json``, else history's last)."""
+        """Test accuracy of the finished run (``completed.json``), else the last one in its
+        history (epochs without a test evaluation, ``training.validation_freq``, are skipped)."""
         record = layout.completed(run.run_dir)  # None, or a record with its test accuracy
         if record is not None:
             return record["test_accuracy"]
         values = run_history(run.run_dir).get("val_accuracy", np.array([]))
-        return float(values[-1]) if len(values) else float("nan")
+        tested = values[np.isfinite(values)]
+        return float(tested[-1]) if len(tested) else float("nan")
 
     def accuracies(self, need: Need) -> list[float]:
         return [self.accuracy(run) for run in self.runs_for(need)]

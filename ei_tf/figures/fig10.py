@@ -20,18 +20,22 @@ def needs():
 def training_curves(ax, ctx, need, columns=(("accuracy", "Training", "#d62728"),
                                             ("val_accuracy", "Test", "#1f77b4")),
                     ylabel="Accuracy"):
-    """Per-epoch curves of ``columns`` of history.csv: networks light, mean dark."""
+    """Per-epoch curves of ``columns`` of history.csv: networks light, mean dark (over the
+    epochs every network has a value for: a run that tests every ``training.validation_freq``
+    epochs has ``val_*`` values only at those)."""
     runs = ctx.runs_for(need)
     histories = [run_history(run.run_dir) for run in runs]
     last = 0
     for column, label, color in columns:
         curves = [h[column] for h in histories if column in h and len(h[column])]
         for curve in curves:
-            ax.plot(np.arange(1, len(curve) + 1), curve, color=color, alpha=0.25, lw=0.8)
+            x = np.flatnonzero(np.isfinite(curve))
+            ax.plot(x + 1, curve[x], color=color, alpha=0.25, lw=0.8)
         if curves:
             n = min(len(c) for c in curves)
-            mean = np.mean([c[:n] for c in curves], axis=0)
-            ax.plot(np.arange(1, n + 1), mean, color=color, lw=1.6, label=label)
+            stacked = np.array([c[:n] for c in curves])
+            x = np.flatnonzero(np.isfinite(stacked).all(axis=0))
+            ax.plot(x + 1, stacked[:, x].mean(axis=0), color=color, lw=1.6, label=label)
             last = max(last, max(len(c) for c in curves))
     for boundary in (ctx.lr_boundaries(runs[0]) if runs else []):
         if boundary <= last:
