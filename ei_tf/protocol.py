@@ -210,7 +210,7 @@ def status_lines(entries, runs_root: Path) -> list[str]:
             state = status(point, runs_root)
             held = f"  (hold: {entry.hold})" if entry.hold and state != "done" else ""
             lines.append(f"tier {entry.tier}  {point.config.name:<40} seed {point.seed}  "
-                         f"{state:<7}  {run_dir}{held}")
+                         f"{state:<15}  {run_dir}{held}")
     return lines
 
 

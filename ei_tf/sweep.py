@@ -50,6 +50,7 @@ from pathlib import Path
 
 from . import layout
 from .config import Config, ConfigError, load_config, merge_nested, nest_keys, with_overrides
+from .history import HistoryError, read_history
 
 SEPARATOR = "__"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -189,11 +190,18 @@ def select(points: list[Point], index: int, source: str = "config") -> Point:
 
 
 def status(point: Point, out) -> str:
-    """``done`` (completed), ``started`` (run directory exists) or ``-``."""
+    """``done`` (completed), ``started:E/N`` (the run directory exists and its
+    ``history.csv`` holds E of the N epochs; ``?`` for E when it cannot be read) or ``-``."""
     run_dir = point.run_dir(out)
     if layout.is_finished(run_dir):
         return "done"
-    return "started" if run_dir.exists() else "-"
+    if not run_dir.exists():
+        return "-"
+    try:
+        epochs = str(len(read_history(run_dir / layout.HISTORY)))
+    except HistoryError:
+        epochs = "?"
+    return f"started:{epochs}/{point.config.training.epochs}"
 
 
 def format_points(points: list[Point], out) -> list[str]:

@@ -46,6 +46,18 @@ def test_the_status_names_each_sweep_point_by_its_run(tmp_path):
     assert "fig6_standard_channel_grid__e16_i4" in grid[0]
 
 
+def test_the_status_counts_the_epochs_of_a_started_run(tmp_path):
+    entries = protocol.load_protocol(PROTOCOL)
+    run_dir = entries[0].points()[0].run_dir(tmp_path)
+    run_dir.mkdir(parents=True)
+    assert protocol.status_lines(entries, tmp_path)[0].split()[5] == "started:0/30"
+    (run_dir / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n"
+                                         "0,0.3,1.9,0.4,1.7\n1,0.4,1.6,,\n")
+    assert protocol.status_lines(entries, tmp_path)[0].split()[5] == "started:2/30"
+    (run_dir / "history.csv").write_text("epoch,accuracy\n1,0.4\n0,0.3\n")
+    assert protocol.status_lines(entries, tmp_path)[0].split()[5] == "started:?/30"
+
+
 PAPER_CONFIGS = [p for p in CONFIGS if not p.stem.startswith("diag_")]
 
 
