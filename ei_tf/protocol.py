@@ -106,6 +106,11 @@ def _utc(timestamp: float | None = None) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def say(message: str, file=None) -> None:
+    """One line of the runner's log, stamped with the UTC time (a protocol runs for days)."""
+    print(f"protocol {_utc()}: {message}", file=file or sys.stdout, flush=True)
+
+
 def close_launches(run_dir: Path, returncode: int | None = None) -> None:
     """Give the run's last launch its end: now with ``returncode`` when the runner saw it end,
     else (the session was stopped) the time of the last completed epoch's record
@@ -182,11 +187,9 @@ def finish(run_dir: Path, runs_root: Path, results: Path) -> bool:
     """Analyse every export of a finished run and collect its results; False on failure."""
     close_launches(run_dir)
     if _python("ei_tf.analyze_cli", "--run", run_dir, "--quiet") != 0:
-        print(f"protocol: analysis of {run_dir} failed; its results are not collected",
-              flush=True)
+        say(f"analysis of {run_dir} failed; its results are not collected")
         return False
-    print(f"protocol: results of {run_dir} in {collect(run_dir, runs_root, results)}",
-          flush=True)
+    say(f"results of {run_dir} in {collect(run_dir, runs_root, results)}")
     return True
 
 
@@ -196,10 +199,10 @@ def rebuild_report(results: Path, config_dir: Path, report: Path) -> None:
     failure is reported and the protocol goes on."""
     common = ("--runs", results, "--configs", config_dir, "--quiet")
     if _python("ei_tf.analyze_cli", "--report", *common, "--out", report) != 0:
-        print(f"protocol: the claims report in {report} could not be rebuilt", flush=True)
+        say(f"the claims report in {report} could not be rebuilt")
     # exit status 2 when some figure has no finished run yet: those are left out
     _python("ei_tf.analyze_cli", "--all", "--partial", *common, "--out", report / "figures")
-    print(f"protocol: report and figures rebuilt in {report}", flush=True)
+    say(f"report and figures rebuilt in {report}")
 
 
 def status_lines(entries, runs_root: Path) -> list[str]:
@@ -242,16 +245,14 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
         if pending is None or not train:
             break
         entry, point = pending
-        print(f"protocol: training {point.config.name} seed {point.seed}", flush=True)
+        say(f"training {point.config.name} seed {point.seed}")
         if train_point(entry, point, runs_root) != 0:
-            print(f"protocol: training of {point.run_dir(runs_root)} failed; going on with "
-                  f"the next run", flush=True)
+            say(f"training of {point.run_dir(runs_root)} failed; going on with the next run")
             failed.add(str(point.run_dir(runs_root)))
     if failed:
-        print(f"protocol: {len(failed)} run(s) failed: {', '.join(sorted(failed))}",
-              file=sys.stderr)
+        say(f"{len(failed)} run(s) failed: {', '.join(sorted(failed))}", file=sys.stderr)
         return 2
-    print("protocol: nothing left to train" if train else "protocol: results collected")
+    say("nothing left to train" if train else "results collected")
     return 0
 
 
@@ -292,8 +293,7 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"protocol: {args.protocol}; runs under {runs_root}; results to {args.results}",
-          flush=True)
+    say(f"{args.protocol}; runs under {runs_root}; results to {args.results}")
     return run(entries, runs_root, Path(args.results), args.tier, train=not args.collect,
                report=Path(args.report) if args.report else None)
 

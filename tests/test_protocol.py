@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def test_collect_copies_text_results_only(tmp_path):
 
 
 def test_runner_collects_finished_runs_and_trains_the_first_unfinished_in_order(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, capsys):
     for name in ("fig2_standard", "fig4_standard_ei"):
         (tmp_path / f"{name}.yaml").write_text((WORKSTATION / f"{name}.yaml").read_text())
     path = tmp_path / "protocol.yaml"
@@ -177,6 +178,11 @@ def test_runner_collects_finished_runs_and_trains_the_first_unfinished_in_order(
     assert not (results / "fig2_standard" / "seed_1").exists()
     lines = protocol.status_lines(protocol.load_protocol(path), runs)
     assert "done" in lines[0] and "(hold: not yet)" in lines[1] and "-" in lines[2]
+    # each line of the runner's log carries its UTC time
+    log = capsys.readouterr()
+    stamp = r"protocol \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00: "
+    assert re.search(stamp + r"training fig2_standard seed 2\n", log.out)
+    assert re.fullmatch(stamp + r"1 run\(s\) failed: \S+seed_1\n", log.err)
 
 
 def test_the_runs_root_defaults_to_ei_tf_runs(monkeypatch, tmp_path):
