@@ -355,6 +355,21 @@ def test_partial_figures_say_which_values_are_missing(recwarn):
     assert not [w for w in recwarn if "singular" in str(w.message)]
 
 
+def test_a_panel_of_a_network_type_without_runs_says_so(tmp_path):
+    from types import SimpleNamespace
+
+    from ei_tf.figures.fig10 import training_curves
+    from ei_tf.figures.panels import by_area
+
+    bars_ax, curves_ax = common.new_figure(6, 3).subplots(1, 2)
+    by_area(bars_ax, [], "image_skewness", ["E", "I"], title="EI_Shuffled_L2")
+    training_curves(curves_ax, SimpleNamespace(runs_for=lambda need: []), None)
+    for ax in (bars_ax, curves_ax):
+        assert [t.get_text() for t in ax.texts] == ["no runs"]
+        assert not ax.patches and not ax.lines and ax.get_legend() is None
+    assert bars_ax.get_title() == "EI_Shuffled_L2"
+
+
 def test_training_curves_skip_untested_epochs(tmp_path):
     """A run tested every 2nd epoch (training.validation_freq) next to one tested each epoch:
     each network's test curve joins its tested epochs; the mean is drawn where both were."""

@@ -151,6 +151,13 @@ def grid_values(runs: Sequence[Run], value_of, reduce=np.nanmean) -> tuple:
     return es, is_, grid
 
 
+def empty_panel(ax, reason: str = "no runs") -> None:
+    """A partial figure's panel that has nothing to draw: says why, without ticks."""
+    ax.text(0.5, 0.5, reason, ha="center", va="center", color="0.45", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def heatmap(fig, ax, es, is_, grid, title: str, cbar_label: str, mask=None,
             cmap: str = "viridis", vmin=None, vmax=None) -> None:
     """E channels on x, I channels on y; ``mask`` (same shape, True) marks cells with a cross
@@ -159,10 +166,7 @@ def heatmap(fig, ax, es, is_, grid, title: str, cbar_label: str, mask=None,
     ax.set_ylabel("I channels (area 3)")
     ax.set_title(title)
     if not np.isfinite(grid).any():  # a partial figure: no grid point has a value
-        ax.text(0.5, 0.5, "no runs" if grid.size == 0 else "undefined", ha="center",
-                va="center", color="0.45", transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        empty_panel(ax, "no runs" if grid.size == 0 else "undefined")
         return
     image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap=cmap, aspect="auto",
                       vmin=vmin, vmax=vmax)

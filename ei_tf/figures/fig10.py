@@ -7,7 +7,7 @@ mean); dashed lines: the learning-rate decays (epochs 100, 150, 200).
 import numpy as np
 
 from ei_tf.analysis.runs import Need, run_history
-from ei_tf.figures.common import new_figure
+from ei_tf.figures.common import empty_panel, new_figure
 
 TITLE = "Classification accuracy during training (Standard)"
 STANDARD = Need("fig2_standard", analysis=None)
@@ -37,6 +37,10 @@ def training_curves(ax, ctx, need, columns=(("accuracy", "Training", "#d62728"),
             x = np.flatnonzero(np.isfinite(stacked).all(axis=0))
             ax.plot(x + 1, stacked[:, x].mean(axis=0), color=color, lw=1.6, label=label)
             last = max(last, max(len(c) for c in curves))
+    if not last:  # a partial figure: no finished network has a history
+        ax.set_ylabel(ylabel)
+        empty_panel(ax)
+        return
     for boundary in (ctx.lr_boundaries(runs[0]) if runs else []):
         if boundary <= last:
             ax.axvline(boundary, color="0.5", ls="--", lw=0.7)

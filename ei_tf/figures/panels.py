@@ -13,7 +13,8 @@ from ei_tf.analysis.runs import Context, Need
 from ei_tf.analysis.summary import (connection_density, ei_difference, family_types, pooled_density,
                                     pooled_mean, population_mean, recurrent_areas)
 from ei_tf.figures.common import (CELL_COLORS, METRIC_LABELS, PALETTE, bars, connection_label,
-                                  grid_values, heatmap, summary_scatter, weight_histogram)
+                                  empty_panel, grid_values, heatmap, summary_scatter,
+                                  weight_histogram)
 from ei_tf.stimuli import ORIENTATIONS_DEG
 
 
@@ -33,6 +34,11 @@ def by_area(ax, results: Sequence[dict], metric: str, items: Sequence[str],
     when ``metric`` is ``density``), mean and 95% bootstrap CI over networks."""
     areas = list(areas) if areas is not None else (recurrent_areas(results[0]) if results
                                                    else [])
+    if not areas:  # a partial figure: no finished network of this type
+        ax.set_ylabel(METRIC_LABELS[metric])
+        ax.set_title(title)
+        empty_panel(ax)
+        return
     series = []
     for k, item in enumerate(items):
         name = connection_label(item) if metric == "density" else item
