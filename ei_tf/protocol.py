@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from .files import write_json, write_text
 from . import layout
 from .layout import (ANALYSIS, COMPLETED, CONFIG, HISTORY, LAUNCHES, analysed_epochs, analysis_path,
                      export_dir, model_names, versions)
-from .provenance import provenance
+from .provenance import provenance, wall_seconds
 from .sweep import Point, load_points, status
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -217,6 +218,38 @@ def status_lines(entries, runs_root: Path) -> list[str]:
     return lines
 
 
+def summary_lines(entries, runs_root: Path) -> list[str]:
+    """How far the protocol has got: finished and started runs per tier, and the wall time of
+    the finished runs (their ``launches.json``) with what the unfinished ones would take at
+    that median."""
+    counts: dict = {}
+    walls, unfinished = [], 0
+    for entry in entries:
+        done, started, total = counts.get(entry.tier, (0, 0, 0))
+        for point in entry.points():
+            run_dir = point.run_dir(runs_root)
+            total += 1
+            if layout.is_finished(run_dir):
+                done += 1
+                wall = wall_seconds(layout.launches(run_dir)) / 3600
+                if wall > 0:
+                    walls.append(wall)
+            else:
+                unfinished += 1
+                started += run_dir.exists()
+        counts[entry.tier] = done, started, total
+    lines = [f"tier {tier}: {done} of {total} runs done"
+             + (f", {started} started" if started else "")
+             for tier, (done, started, total) in sorted(counts.items())]
+    if walls:
+        median = statistics.median(walls)
+        lines.append(f"{len(walls)} finished runs took {sum(walls):.1f} h of wall time, "
+                     f"{min(walls):.2f}-{max(walls):.2f} h each (median {median:.2f} h); "
+                     f"at that median the {unfinished} unfinished runs need about "
+                     f"{unfinished * median:.0f} h more")
+    return lines
+
+
 def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
         train: bool = True, report: Optional[Path] = None) -> int:
     """Collect every finished run, then train the unfinished ones in order (see module doc);
@@ -288,7 +321,7 @@ def main(argv=None) -> int:
         if runs_root.exists() and not runs_root.is_dir():
             raise ConfigError(f"runs root {runs_root} is not a directory")
         if args.list:
-            print("\n".join(status_lines(entries, runs_root)))
+            print("\n".join(status_lines(entries, runs_root) + summary_lines(entries, runs_root)))
             return 0
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

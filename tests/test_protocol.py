@@ -59,6 +59,28 @@ def test_the_status_counts_the_epochs_of_a_started_run(tmp_path):
     assert protocol.status_lines(entries, tmp_path)[0].split()[5] == "started:?/30"
 
 
+def test_the_summary_counts_runs_per_tier_and_their_wall_time(tmp_path):
+    entries = protocol.load_protocol(PROTOCOL)
+    first, second, third = (e.points()[0].run_dir(tmp_path) for e in entries[:3])
+    for run_dir, hours in ((first, 1), (second, 3)):
+        run_dir.mkdir(parents=True)
+        (run_dir / "completed.json").write_text("{}")
+        (run_dir / "launches.json").write_text(json.dumps([
+            {"started_utc": "2026-12-02T10:00:00+00:00", "ended_utc": "2026-12-02T10:30:00+00:00"},
+            {"started_utc": "2026-12-02T12:00:00+00:00",
+             "ended_utc": f"2026-12-02T{11 + hours}:30:00+00:00"}]))
+    third.mkdir(parents=True)
+    total = {t: sum(len(e.points()) for e in entries if e.tier == t) for t in (1, 2)}
+    assert protocol.summary_lines(entries, tmp_path) == [
+        f"tier 1: 2 of {total[1]} runs done, 1 started",
+        f"tier 2: 0 of {total[2]} runs done",
+        f"2 finished runs took 4.0 h of wall time, 1.00-3.00 h each (median 2.00 h); at that "
+        f"median the {total[1] + total[2] - 2} unfinished runs need about "
+        f"{2 * (total[1] + total[2] - 2)} h more"]
+    assert protocol.summary_lines(entries, tmp_path / "none") == [
+        f"tier 1: 0 of {total[1]} runs done", f"tier 2: 0 of {total[2]} runs done"]
+
+
 PAPER_CONFIGS = [p for p in CONFIGS if not p.stem.startswith("diag_")]
 
 
