@@ -227,16 +227,16 @@ def summary_lines(entries, runs_root: Path) -> list[str]:
     for entry in entries:
         done, started, total = counts.get(entry.tier, (0, 0, 0))
         for point in entry.points():
-            run_dir = point.run_dir(runs_root)
+            state = status(point, runs_root)
             total += 1
-            if layout.is_finished(run_dir):
+            if state == "done":
                 done += 1
-                wall = wall_seconds(layout.launches(run_dir)) / 3600
+                wall = wall_seconds(layout.launches(point.run_dir(runs_root))) / 3600
                 if wall > 0:
                     walls.append(wall)
             else:
                 unfinished += 1
-                started += run_dir.exists()
+                started += state.startswith("started")
         counts[entry.tier] = done, started, total
     lines = [f"tier {tier}: {done} of {total} runs done"
              + (f", {started} started" if started else "")
