@@ -564,6 +564,18 @@ def config_diff(a: Config, b: Config) -> list[str]:
     return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
 
 
+# Fields that do not change what one run computes: the seed list, the description, the
+# TensorBoard summaries and how often the test set is evaluated (``history.csv`` shows which
+# epochs were tested).
+RUN_NEUTRAL_FIELDS = ("seeds", "description", "export.tensorboard_", "training.validation_freq")
+
+
+def run_config_changes(previous: Config, cfg: Config) -> list[str]:
+    """:func:`config_diff` of a run's recorded config and ``cfg``, without the fields of
+    :data:`RUN_NEUTRAL_FIELDS`: empty when ``cfg`` would train the same run."""
+    return [k for k in config_diff(previous, cfg) if not k.startswith(RUN_NEUTRAL_FIELDS)]
+
+
 def smoke(cfg: Config) -> Config:
     """Shrink data and steps only (``--smoke``): 32 training images in batches of 8, 16 test
     images, one epoch, exports of epochs 0 and 1; for images larger than 64 pixels (ImageNet's

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from .backup import restore_point
 from .config import Config, ConfigError
-from .provenance import devices as machine_devices
+from .provenance import describe_cpu, devices as machine_devices
 
 _MULTI_WORKER = None  # a process holds at most one (its collective ops are set up once)
 resolvers = tf.distribute.cluster_resolver
@@ -129,7 +129,7 @@ def describe_devices(strategy: tf.distribute.Strategy) -> str:
     if any(s.device_type == "GPU" for s in specs):
         text += f" ({', '.join(dict.fromkeys(machine['gpus'])) or 'GPU'})"
     else:
-        text += f" ({machine['cpu']}, {machine['cpu_cores']} cores)"
+        text += f" ({describe_cpu(machine)}, {machine['cpu_cores']} cores)"
     resolver = strategy.cluster_resolver if is_multi_worker(strategy) else None
     if resolver is not None and resolver.task_type:
         text += (f"; {resolver.task_type} {resolver.task_id} of a cluster of "

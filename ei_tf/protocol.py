@@ -10,6 +10,11 @@
 2. the first unfinished run that is not on hold is trained (``train.py --config ... --seed N``,
    which resumes an interrupted run from its last completed epoch), then step 1 again.
 
+A run whose results are already recorded under ``<results>`` with the config it would be
+trained with now (:func:`recorded`) is finished even when its run directory is gone (a new
+machine, a lost disk): the committed text is the protocol's record, so losing the run
+directories costs nothing but the SavedModels, not a retraining.
+
 Runs live under ``--out`` (default ``$EI_TF_RUNS``, else ``~/ei-tf-runs``), outside any
 checkout, so that they survive a new checkout; the results directory holds text only
 (SavedModels, backups and data never go there), so it can be committed and the claims report
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,7 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .config import ConfigError, find_config, parse_yaml
+import yaml
+
+from .config import ConfigError, find_config, parse_yaml, run_config_changes
 from .files import write_json, write_text
 from . import layout
 from .layout import (ANALYSIS, COMPLETED, CONFIG, HISTORY, LAUNCHES, analysed_epochs, analysis_path,
@@ -49,6 +57,7 @@ DEFAULT_PROTOCOL = "workstation/protocol.yaml"  # among the shipped configs
 DEFAULT_RESULTS = Path("docs") / "reproduction" / "runs"
 RESULT_FILES = (CONFIG, HISTORY, COMPLETED, LAUNCHES)
 _ENTRY_KEYS = {"config", "seeds", "tier", "hold"}
+FINISHED = ("done", "recorded")  # point_status of a run that is not trained again
 
 
 @dataclass
@@ -145,8 +154,11 @@ def record_launch(run_dir: Path, point: Point) -> dict:
 
 
 def collect(run_dir: Path, runs_root: Path, results: Path) -> Path:
-    """Copy a finished run's text results to the same relative place under ``results``."""
+    """Copy a finished run's text results to the same relative place under ``results``, in
+    place of what was recorded there (e.g. an earlier run of another config)."""
     target = results / run_dir.relative_to(runs_root)
+    if target.is_dir():
+        shutil.rmtree(target)
     (target / ANALYSIS).mkdir(parents=True, exist_ok=True)
     sources = [run_dir / name for name in RESULT_FILES]
     sources += [analysis_path(run_dir, epoch) for epoch in analysed_epochs(run_dir)]
@@ -164,6 +176,19 @@ def collected(run_dir: Path, runs_root: Path, results: Path) -> bool:
     exports = {e for name in model_names(run_dir) for e in versions(export_dir(run_dir, name))}
     return (done.is_file() and done.read_bytes() == (run_dir / COMPLETED).read_bytes()
             and exports <= set(analysed_epochs(target)))
+
+
+def recorded(point: Point, runs_root: Path, results: Path) -> bool:
+    """Whether ``results`` holds this point's finished run (``completed.json``) trained with the
+    config the point has now (:func:`ei_tf.config.run_config_changes`); a recorded run whose
+    config is unreadable or differs is trained again (the runner says so)."""
+    target = results / point.run_dir(runs_root).relative_to(runs_root)
+    if not (target / COMPLETED).is_file():
+        return False
+    try:
+        return not run_config_changes(layout.run_config(target), point.config)
+    except (ConfigError, OSError, ValueError, yaml.YAMLError):
+        return False
 
 
 def _python(module: str, *args) -> int:
@@ -206,32 +231,43 @@ def rebuild_report(results: Path, config_dir: Path, report: Path) -> None:
     say(f"report and figures rebuilt in {report}")
 
 
-def status_lines(entries, runs_root: Path) -> list[str]:
+def point_status(point: Point, runs_root: Path, results: Path) -> str:
+    """:func:`ei_tf.sweep.status`, or ``recorded`` for a run that is not finished under the
+    runs root but whose results are recorded (:func:`recorded`)."""
+    state = status(point, runs_root)
+    return "recorded" if state != "done" and recorded(point, runs_root, results) else state
+
+
+def status_lines(entries, runs_root: Path, results: Path) -> list[str]:
     lines = []
     for entry in entries:
         for point in entry.points():
             run_dir = point.run_dir(runs_root)
-            state = status(point, runs_root)
-            held = f"  (hold: {entry.hold})" if entry.hold and state != "done" else ""
+            state = point_status(point, runs_root, results)
+            held = (f"  (hold: {entry.hold})" if entry.hold and state not in FINISHED
+                    else "")
             lines.append(f"tier {entry.tier}  {point.config.name:<40} seed {point.seed}  "
                          f"{state:<15}  {run_dir}{held}")
     return lines
 
 
-def summary_lines(entries, runs_root: Path) -> list[str]:
-    """How far the protocol has got: finished and started runs per tier, and the wall time of
-    the finished runs (their ``launches.json``) with what the unfinished ones would take at
-    that median."""
+def summary_lines(entries, runs_root: Path, results: Path) -> list[str]:
+    """How far the protocol has got: finished (or recorded) and started runs per tier, and the
+    wall time of the finished runs (their ``launches.json``, the recorded copy when the run
+    directory is gone) with what the unfinished ones would take at that median."""
     counts: dict = {}
     walls, unfinished = [], 0
     for entry in entries:
         done, started, total = counts.get(entry.tier, (0, 0, 0))
         for point in entry.points():
-            state = status(point, runs_root)
+            state = point_status(point, runs_root, results)
             total += 1
-            if state == "done":
+            if state in FINISHED:
                 done += 1
-                wall = wall_seconds(layout.launches(point.run_dir(runs_root))) / 3600
+                run_dir = point.run_dir(runs_root)
+                if state == "recorded":
+                    run_dir = results / run_dir.relative_to(runs_root)
+                wall = wall_seconds(layout.launches(run_dir)) / 3600
                 if wall > 0:
                     walls.append(wall)
             else:
@@ -271,6 +307,8 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
                         new_results = True
                     else:
                         failed.add(key)
+                elif recorded(point, runs_root, results):
+                    continue
                 elif pending is None and not entry.hold:
                     pending = entry, point
         if report is not None and new_results:
@@ -279,6 +317,10 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
             break
         entry, point = pending
         say(f"training {point.config.name} seed {point.seed}")
+        earlier = results / point.run_dir(runs_root).relative_to(runs_root)
+        if (earlier / COMPLETED).is_file():
+            say(f"{earlier} holds this run trained with another (or an unreadable) config; "
+                f"its results will be replaced when this run finishes")
         if train_point(entry, point, runs_root) != 0:
             say(f"training of {point.run_dir(runs_root)} failed; going on with the next run")
             failed.add(str(point.run_dir(runs_root)))
@@ -321,7 +363,9 @@ def main(argv=None) -> int:
         if runs_root.exists() and not runs_root.is_dir():
             raise ConfigError(f"runs root {runs_root} is not a directory")
         if args.list:
-            print("\n".join(status_lines(entries, runs_root) + summary_lines(entries, runs_root)))
+            results = Path(args.results)
+            print("\n".join(status_lines(entries, runs_root, results)
+                            + summary_lines(entries, runs_root, results)))
             return 0
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

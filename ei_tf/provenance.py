@@ -89,8 +89,10 @@ def has_bfloat16_units() -> bool:
 
 
 def devices() -> dict:
-    """The CPU model and core count, and the GPUs TensorFlow sees (if it is imported)."""
-    record = {"cpu": cpu_model(), "cpu_cores": os.cpu_count(), "gpus": []}
+    """The CPU model, its :func:`cpu_isa` (one model name covers machines with and without
+    AVX-512, whose speeds differ) and core count, and the GPUs TensorFlow sees (if it is
+    imported)."""
+    record = {"cpu": cpu_model(), "cpu_isa": cpu_isa(), "cpu_cores": os.cpu_count(), "gpus": []}
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         for gpu in tf.config.list_physical_devices("GPU"):
@@ -102,6 +104,13 @@ def devices() -> dict:
 def provenance() -> dict:
     """Everything above in one record, for ``completed.json`` and result files."""
     return {"code": code_version(), "software": software_versions(), "devices": devices()}
+
+
+def describe_cpu(record: dict) -> str:
+    """A :func:`devices` record's CPU as one name: ``"AMD EPYC (AVX2, AVX-512)"``; records
+    written before the ISA was kept give the model name alone."""
+    isa = record.get("cpu_isa")
+    return f"{record['cpu']} ({', '.join(isa) or 'no AVX2'})" if isa is not None else record["cpu"]
 
 
 def wall_seconds(launches: list) -> float:

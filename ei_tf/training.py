@@ -29,7 +29,7 @@ import yaml
 
 from . import layout
 from .backup import BackupError, check_fingerprint, keras_files, restore_point, write_fingerprint
-from .config import Config, ConfigError, config_diff, dump_config, yaml_problem
+from .config import Config, ConfigError, dump_config, run_config_changes, yaml_problem
 from .data import load_datasets
 from .distributed import (RestoreBackup, describe_devices, fit_multi_worker, is_chief,
                           is_multi_worker, make_strategy)
@@ -166,12 +166,7 @@ def _check_run_dir(run_dir: Path, cfg: Config) -> None:
         except yaml.YAMLError as err:  # e.g. cut off by a crash while it was written
             raise ConfigError(f"{saved} is not valid YAML ({yaml_problem(err)}); repair it, "
                               f"or use --force (moves the run aside)") from None
-        # The seed list, description, TensorBoard summaries and how often the test set is
-        # evaluated do not change what this one run computes (history.csv shows which epochs
-        # were tested).
-        differing = [k for k in config_diff(previous, cfg)
-                     if not k.startswith(("seeds", "description", "export.tensorboard_",
-                                          "training.validation_freq"))]
+        differing = run_config_changes(previous, cfg)
         if differing:
             raise ConfigError(
                 f"{run_dir} holds a run with a different config (fields: "

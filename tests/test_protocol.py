@@ -13,6 +13,7 @@ import pytest
 from ei_tf import protocol
 from ei_tf.config import ConfigError, load_config
 from ei_tf.files import write_json
+from ei_tf.provenance import ONEDNN_ISA, describe_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKSTATION = ROOT / "configs" / "workstation"
@@ -40,7 +41,7 @@ def test_tier_one_holds_the_runs_every_claim_needs():
 
 
 def test_the_status_names_each_sweep_point_by_its_run(tmp_path):
-    lines = protocol.status_lines(protocol.load_protocol(PROTOCOL), tmp_path)
+    lines = protocol.status_lines(protocol.load_protocol(PROTOCOL), tmp_path, tmp_path / "results")
     grid = [line for line in lines if "channel_grid" in line]
     assert len(grid) == 8
     assert all(line.split()[2] == Path(line.split()[-1]).parent.name for line in grid)
@@ -51,12 +52,16 @@ def test_the_status_counts_the_epochs_of_a_started_run(tmp_path):
     entries = protocol.load_protocol(PROTOCOL)
     run_dir = entries[0].points()[0].run_dir(tmp_path)
     run_dir.mkdir(parents=True)
-    assert protocol.status_lines(entries, tmp_path)[0].split()[5] == "started:0/30"
+
+    def state():
+        return protocol.status_lines(entries, tmp_path, tmp_path / "results")[0].split()[5]
+
+    assert state() == "started:0/30"
     (run_dir / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n"
                                          "0,0.3,1.9,0.4,1.7\n1,0.4,1.6,,\n")
-    assert protocol.status_lines(entries, tmp_path)[0].split()[5] == "started:2/30"
+    assert state() == "started:2/30"
     (run_dir / "history.csv").write_text("epoch,accuracy\n1,0.4\n0,0.3\n")
-    assert protocol.status_lines(entries, tmp_path)[0].split()[5] == "started:?/30"
+    assert state() == "started:?/30"
 
 
 def test_the_summary_counts_runs_per_tier_and_their_wall_time(tmp_path):
@@ -71,13 +76,13 @@ def test_the_summary_counts_runs_per_tier_and_their_wall_time(tmp_path):
              "ended_utc": f"2026-12-02T{11 + hours}:30:00+00:00"}]))
     third.mkdir(parents=True)
     total = {t: sum(len(e.points()) for e in entries if e.tier == t) for t in (1, 2)}
-    assert protocol.summary_lines(entries, tmp_path) == [
+    assert protocol.summary_lines(entries, tmp_path, tmp_path / "results") == [
         f"tier 1: 2 of {total[1]} runs done, 1 started",
         f"tier 2: 0 of {total[2]} runs done",
         f"2 finished runs took 4.0 h of wall time, 1.00-3.00 h each (median 2.00 h); at that "
         f"median the {total[1] + total[2] - 2} unfinished runs need about "
         f"{2 * (total[1] + total[2] - 2)} h more"]
-    assert protocol.summary_lines(entries, tmp_path / "none") == [
+    assert protocol.summary_lines(entries, tmp_path / "none", tmp_path / "results") == [
         f"tier 1: 0 of {total[1]} runs done", f"tier 2: 0 of {total[2]} runs done"]
 
 
@@ -153,6 +158,9 @@ def _finished_run(root: Path, name: str, seed: int) -> Path:
 
 def test_collect_copies_text_results_only(tmp_path):
     run_dir = _finished_run(tmp_path / "runs", "fig2_standard", 0)
+    stale = tmp_path / "results" / "fig2_standard" / "seed_0" / "analysis" / "epoch_250.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")  # recorded from an earlier run of another config: replaced
     target = protocol.collect(run_dir, tmp_path / "runs", tmp_path / "results")
     assert target == tmp_path / "results" / "fig2_standard" / "seed_0"
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
@@ -198,13 +206,75 @@ def test_runner_collects_finished_runs_and_trains_the_first_unfinished_in_order(
     assert (results / "fig2_standard" / "seed_0" / "completed.json").is_file()
     assert (results / "fig2_standard" / "seed_2" / "completed.json").is_file()
     assert not (results / "fig2_standard" / "seed_1").exists()
-    lines = protocol.status_lines(protocol.load_protocol(path), runs)
+    lines = protocol.status_lines(protocol.load_protocol(path), runs, results)
     assert "done" in lines[0] and "(hold: not yet)" in lines[1] and "-" in lines[2]
     # each line of the runner's log carries its UTC time
     log = capsys.readouterr()
     stamp = r"protocol \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00: "
     assert re.search(stamp + r"training fig2_standard seed 2\n", log.out)
     assert re.fullmatch(stamp + r"1 run\(s\) failed: \S+seed_1\n", log.err)
+
+
+def _record(results: Path, point, config=None) -> Path:
+    """Results of ``point`` as the runner collects them, trained with ``config``."""
+    from ei_tf.config import dump_config
+
+    target = results / point.config.name / f"seed_{point.seed}"
+    target.mkdir(parents=True)
+    (target / "config.yaml").write_text(dump_config(config or point.config))
+    (target / "completed.json").write_text(json.dumps({"test_accuracy": 0.7}))
+    (target / "launches.json").write_text(json.dumps([
+        {"started_utc": "2026-12-02T10:00:00+00:00", "ended_utc": "2026-12-02T11:30:00+00:00"}]))
+    return target
+
+
+def test_recorded_results_are_not_trained_again_when_the_run_directories_are_gone(
+        tmp_path, monkeypatch, capsys):
+    (tmp_path / "fig2_standard.yaml").write_text((WORKSTATION / "fig2_standard.yaml").read_text())
+    path = tmp_path / "protocol.yaml"
+    path.write_text("runs:\n  - {config: fig2_standard, seeds: [0, 1, 2], tier: 1}\n")
+    entries = protocol.load_protocol(path)
+    first, second, third = entries[0].points()
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    _record(results, first)  # the run directory is gone (a new machine)
+    # trained with another config: the recorded results do not stand for this run
+    other = replace(second.config, training=replace(second.config.training, epochs=20))
+    _record(results, second, other)
+    (results / "fig2_standard" / "seed_2").mkdir(parents=True)  # no completion record
+    assert protocol.recorded(first, runs, results)
+    assert not protocol.recorded(second, runs, results)
+    assert not protocol.recorded(third, runs, results)
+    assert [line.split()[5] for line in protocol.status_lines(entries, runs, results)] == [
+        "recorded", "-", "-"]
+    assert protocol.summary_lines(entries, runs, results) == [
+        "tier 1: 1 of 3 runs done",
+        "1 finished runs took 1.5 h of wall time, 1.50-1.50 h each (median 1.50 h); at that "
+        "median the 2 unfinished runs need about 3 h more"]
+    trained = []
+
+    def fake_python(module, *args):
+        if module == "ei_tf.cli":
+            trained.append(int(args[args.index("--seed") + 1]))
+            return 2
+        return 0
+
+    monkeypatch.setattr(protocol, "_python", fake_python)
+    monkeypatch.setattr(protocol, "record_launch", lambda run_dir, point: None)
+    assert protocol.run(entries, runs, results) == 2
+    assert trained == [1, 2]
+    out = capsys.readouterr().out
+    assert "seed_1 holds this run trained with another (or an unreadable) config" in out
+    assert "seed_2 holds" not in out
+    # a recorded config that cannot be read is no record of this run
+    (results / "fig2_standard" / "seed_0" / "config.yaml").write_text("model: [\n")
+    assert not protocol.recorded(first, runs, results)
+
+
+def test_the_cpu_is_named_with_its_instruction_sets():
+    assert describe_cpu({"cpu": "AMD EPYC", "cpu_isa": ["AVX2", "AVX-512"]}) == \
+        "AMD EPYC (AVX2, AVX-512)"
+    assert describe_cpu({"cpu": "AMD EPYC", "cpu_isa": []}) == "AMD EPYC (no AVX2)"
+    assert describe_cpu({"cpu": "AMD EPYC"}) == "AMD EPYC"  # recorded before the ISA was kept
 
 
 def test_the_runs_root_defaults_to_ei_tf_runs(monkeypatch, tmp_path):
@@ -233,6 +303,7 @@ def test_record_launch_names_the_code_and_the_model(tmp_path):
 
     assert launches[0]["software"]["tensorflow"] == metadata.version("tensorflow")
     assert launches[0]["devices"]["cpu_cores"] == os.cpu_count()
+    assert set(launches[0]["devices"]["cpu_isa"]) <= set(ONEDNN_ISA.values())
     assert len(launches[0]["model_fingerprint"]) == 2 * 2 * point.config.data.num_classes
     assert launches[0]["model_fingerprint"] == launches[1]["model_fingerprint"]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary left

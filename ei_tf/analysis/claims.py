@@ -39,7 +39,7 @@ from ei_tf.config import shipped_configs
 from ei_tf.files import write_text
 from ei_tf.layout import CONFIG
 from ei_tf.layout import launches as read_launches
-from ei_tf.provenance import wall_seconds
+from ei_tf.provenance import describe_cpu, wall_seconds
 
 HOLDS, FAILS, TOO_FEW = "holds", "fails", "not enough runs"
 UNDEFINED = "undefined"  # enough networks, but the quantity has no value (silent neurons)
@@ -591,7 +591,7 @@ def model_provenance(run_dirs: Sequence, base=None) -> list[str]:
             for launch in launches))
         current = _current_fingerprint(config_text)  # once per distinct config
         same = all(same_model(launch["model_fingerprint"], current) for launch in launches)
-        cpus = ", ".join(dict.fromkeys(launch["devices"]["cpu"] for launch in launches
+        cpus = ", ".join(dict.fromkeys(describe_cpu(launch["devices"]) for launch in launches
                                        if launch.get("devices")))
         lines.append(f"| `{shown_path(run_dir, base)}` | {commits} | "
                      f"{'current' if same else '**differs from the current code**'} | "
