@@ -342,8 +342,9 @@ def _parser():
     p.add_argument("--out", help="root of run directories (default: $EI_TF_RUNS, else "
                    "~/ei-tf-runs)")
     p.add_argument("--results", default=str(DEFAULT_RESULTS),
-                   help="where finished runs' text results go (default: docs/reproduction/runs "
-                   "under the working directory)")
+                   help="where finished runs' text results go, and where a run recorded there "
+                   "counts as finished (default: docs/reproduction/runs under the working "
+                   "directory)")
     p.add_argument("--report", metavar="DIR",
                    help="after collecting runs, rebuild the claims report (DIR/report.md) and "
                    "the figures (DIR/figures/) from --results (e.g. docs/reproduction)")
