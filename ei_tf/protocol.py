@@ -182,7 +182,7 @@ def recorded(point: Point, runs_root: Path, results: Path) -> bool:
     """Whether ``results`` holds this point's finished run (``completed.json``) trained with the
     config the point has now (:func:`ei_tf.config.run_config_changes`); a recorded run whose
     config is unreadable or differs is trained again (the runner says so)."""
-    target = results / point.run_dir(runs_root).relative_to(runs_root)
+    target = point.run_dir(results)  # the results mirror the runs root's layout
     if not (target / COMPLETED).is_file():
         return False
     try:
@@ -264,9 +264,7 @@ def summary_lines(entries, runs_root: Path, results: Path) -> list[str]:
             total += 1
             if state in FINISHED:
                 done += 1
-                run_dir = point.run_dir(runs_root)
-                if state == "recorded":
-                    run_dir = results / run_dir.relative_to(runs_root)
+                run_dir = point.run_dir(results if state == "recorded" else runs_root)
                 wall = wall_seconds(layout.launches(run_dir)) / 3600
                 if wall > 0:
                     walls.append(wall)
@@ -317,7 +315,7 @@ def run(entries, runs_root: Path, results: Path, max_tier: int = 2,
             break
         entry, point = pending
         say(f"training {point.config.name} seed {point.seed}")
-        earlier = results / point.run_dir(runs_root).relative_to(runs_root)
+        earlier = point.run_dir(results)
         if (earlier / COMPLETED).is_file():
             say(f"{earlier} holds this run trained with another (or an unreadable) config; "
                 f"its results will be replaced when this run finishes")
