@@ -71,7 +71,8 @@ def test_verdicts_follow_the_measured_directions(tmp_path):
     assert found["C8"].verdict == claims.TOO_FEW  # one InhPN seed
     # finished networks of the configs each claim reads (the workstation configs' seeds)
     assert found["C2"].progress == [("fig2_standard", 2, 3)]
-    assert found["C8"].progress == [("fig7_standard_inhpn", 1, 2)]
+    assert found["C8"].progress == [("fig7_standard_inhpn", 1, 2),
+                                    ("fig7_standard_ei_inhpn", 0, 2)]
     assert found["C7"].progress == [("fig6_standard_channel_grid", 0, 8)]
     assert found["C5"].progress == [("fig2_standard", 2, 3), ("fig4_standard_ei", 2, 2)]
     assert "| C5 | holds | 4 of 5 |" in claims.report_markdown(list(found.values()), tmp_path,
@@ -104,19 +105,51 @@ def test_noconstraint_rows_compare_pn_with_each_interneuron_type_and_with_all(tm
         og = result["populations"]["area3_OG"]["image_skewness"]
         og.update(mean=3.0, values=[3.0, 3.0])
         _run(tmp_path, "fig7_standard_noconstraint", seed, 0.79, [result])
+        _run(tmp_path, "fig7_standard_ei_noconstraint", seed, 0.78,
+             [_result(30, 2.0, 0.5, 0.98, 0.99, family="standard_ei")])
     found = _by_id(claims.evaluate(Context(tmp_path, config_dir=WORKSTATION_CONFIGS,
                                            partial=True)))
     rows = {r.quantity: r.summary() for r in found["C9"].rows}
-    pooled = rows["area3 image skewness PN - Int (Figure 7: interneuron types pooled)"]
+    pooled = rows["Standard: area3 image skewness PN - Int (Figure 7: interneuron types pooled)"]
     assert pooled[0] == pytest.approx(2.0 - (0.5 + 3.0) / 2) and pooled[3] == claims.HOLDS
-    assert rows["area3 image skewness PN - OG"][3] == claims.FAILS
-    assert rows["area4 image skewness PN - Int (Figure 7: interneuron types pooled)"][3] == (
-        claims.HOLDS)
+    assert rows["Standard: area3 image skewness PN - OG"][3] == claims.FAILS
+    assert rows["Standard: area4 image skewness PN - Int (Figure 7: interneuron types "
+                "pooled)"][3] == claims.HOLDS
+    # StandardEI NoConstraint (Figure 7's orange triangles): E - I and its densities
+    assert rows["StandardEI: area3 image skewness E - I"][3] == claims.HOLDS
+    assert rows["StandardEI: area4 lowest connection density"][0] == pytest.approx(0.98)
     assert found["C9"].verdict == claims.FAILS
     text = claims.report_markdown(list(found.values()), tmp_path, WORKSTATION_CONFIGS)
-    assert "| C9 | fails | 2 of 2 |" in text
+    assert "| C9 | fails | 4 of 4 |" in text
     assert "NoConstraint: PN remain more selective; connection densities near 1 | " \
-           "area3 image skewness PN - OG |" in text
+           "Standard: area3 image skewness PN - OG |" in text
+
+
+def test_inhpn_reads_both_families_and_waits_for_the_one_without_runs(tmp_path):
+    """C8 covers Figure 7's green circles and triangles: with the Standard InhPN networks
+    finished and no StandardEI InhPN network, the claim has too few networks, and the rows
+    of the finished family still carry their own verdicts."""
+    for seed in (0, 1):
+        _run(tmp_path, "fig7_standard_inhpn", seed, 0.75, [_result(30, 2.0, 0.5, 0.95, 0.9)])
+    ctx = Context(tmp_path, config_dir=WORKSTATION_CONFIGS, partial=True)
+    c8 = _by_id(claims.evaluate(ctx))["C8"]
+    rows = {r.quantity: r for r in c8.rows}
+    assert rows["Standard: area3 density difference Int->PN - PN->PN"].summary()[3] == (
+        claims.HOLDS)
+    waiting = rows["StandardEI: area3 image skewness PN - Int (Figure 7: interneuron types "
+                   "pooled)"]
+    assert waiting.values == [] and waiting.summary()[3] == claims.TOO_FEW
+    assert c8.verdict == claims.TOO_FEW
+    assert c8.progress == [("fig7_standard_inhpn", 2, 2), ("fig7_standard_ei_inhpn", 0, 2)]
+    for seed in (0, 1):  # E (the inhibitory PN) less selective than I: the claim fails
+        _run(tmp_path, "fig7_standard_ei_inhpn", seed, 0.7,
+             [_result(30, 0.4, 0.5, 0.95, 0.9, family="standard_ei")])
+    c8 = _by_id(claims.evaluate(Context(tmp_path, config_dir=WORKSTATION_CONFIGS,
+                                        partial=True)))["C8"]
+    rows = {r.quantity: r.summary() for r in c8.rows}
+    assert rows["StandardEI: area4 image skewness E - I"][3] == claims.FAILS
+    assert rows["StandardEI: area4 density E_to_E"][0] == pytest.approx(0.95)
+    assert c8.verdict == claims.FAILS and len(c8.runs) == 4
 
 
 def test_the_decay_matched_diagnostic_is_reported_beside_standard(tmp_path):
@@ -246,18 +279,26 @@ def test_channel_numbers_compare_grid_corners_seed_by_seed(tmp_path):
 
 
 def test_shuffled_labels_read_training_accuracy_from_the_history(tmp_path):
-    for seed, fit in ((0, 0.45), (1, 0.15)):
-        run_dir = _run(tmp_path, "fig16_standard_shuffled_l2", seed, 0.1,
-                       [_result(250, 2.0, 0.5, 0.3, 0.8)])
-        (run_dir / "history.csv").write_text(f"epoch,accuracy,val_accuracy\n0,0.1,0.1\n"
-                                             f"249,{fit},0.1\n")
+    for config, fits in (("fig16_standard_shuffled_l2", (0.45, 0.15)),
+                         ("fig16_standard_ei_shuffled_l2", (0.25, 0.24))):
+        family = "standard_ei" if "_ei_" in config else "standard"
+        for seed, fit in enumerate(fits):
+            run_dir = _run(tmp_path, config, seed, 0.1,
+                           [_result(250, 2.0, 0.5, 0.3, 0.8, family=family)])
+            (run_dir / "history.csv").write_text(f"epoch,accuracy,val_accuracy\n0,0.1,0.1\n"
+                                                 f"249,{fit},0.1\n")
     c12 = claims.c12_shuffled_labels(Context(tmp_path, config_dir=WORKSTATION_CONFIGS,
                                              partial=True))
     rows = {r.quantity: r for r in c12.rows}
-    fit = rows["training accuracy (shuffled labels)"]
+    fit = rows["Standard: training accuracy (shuffled labels)"]
     assert fit.values == [0.45, 0.15] and fit.summary()[3] == claims.FAILS  # one below 20%
-    assert rows["test accuracy"].summary()[3] == claims.HOLDS
-    assert rows["area3 image skewness PN - IG"].summary()[3] == claims.HOLDS
+    assert rows["Standard: test accuracy"].summary()[3] == claims.HOLDS
+    assert rows["Standard: area3 image skewness PN - IG"].summary()[3] == claims.HOLDS
+    # EI_Shuffled_L2 (the paper: 24.6% training accuracy)
+    fit = rows["StandardEI: training accuracy (shuffled labels)"]
+    assert fit.values == [0.25, 0.24] and fit.summary()[3] == claims.HOLDS
+    assert rows["StandardEI: area4 density I_to_E - E_to_E"].summary()[3] == claims.HOLDS
+    assert c12.verdict == claims.FAILS and len(c12.runs) == 4
 
 
 def test_no_inhibition_compares_with_and_without_batchnorm(tmp_path):

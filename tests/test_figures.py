@@ -189,9 +189,9 @@ def test_variants_are_found_under_the_new_and_the_old_names(tmp_path, sources, c
     for number in (7, 12, 13, 14):
         figures.draw(number, ctx)  # no run missing
     found = {c.id: c for c in claims.evaluate(Context(root, seeds=SEEDS, partial=True))}
-    assert found["C8"].runs == [str(root / "fig7_standard_inhpn" / f"seed_{s}") for s in SEEDS]
-    assert found["C9"].runs == [str(root / "fig7_standard_noconstraint" / f"seed_{s}")
-                                for s in SEEDS]
+    for claim, variant in (("C8", "inhpn"), ("C9", "noconstraint")):  # both families
+        assert found[claim].runs == [str(root / OLD_NAMES[variant, family] / f"seed_{s}")
+                                     for family in ("standard", "standard_ei") for s in SEEDS]
 
     # A run of fig7_inhpn.yaml (point standard_ei, seed 0) replaces the old one of that seed,
     # the other seed stays; no network is counted twice.
@@ -217,10 +217,9 @@ def test_new_names_alone_serve_the_figures_and_claims(tree):
     from ei_tf.analysis import claims
 
     found = {c.id: c for c in claims.evaluate(Context(tree, seeds=SEEDS, partial=True))}
-    assert found["C8"].runs == [str(tree / "fig7_inhpn__standard" / f"seed_{s}")
-                                for s in SEEDS]
-    assert found["C9"].runs == [str(tree / "fig7_noconstraint__standard" / f"seed_{s}")
-                                for s in SEEDS]
+    for claim, variant in (("C8", "inhpn"), ("C9", "noconstraint")):  # both families
+        assert found[claim].runs == [str(tree / f"fig7_{variant}__{family}" / f"seed_{s}")
+                                     for family in ("standard", "standard_ei") for s in SEEDS]
 
 
 # --------------------------------------------------------------------------------------------
