@@ -118,6 +118,8 @@ def test_noconstraint_rows_compare_pn_with_each_interneuron_type_and_with_all(tm
     # StandardEI NoConstraint (Figure 7's orange triangles): E - I and its densities
     assert rows["StandardEI: area3 image skewness E - I"][3] == claims.HOLDS
     assert rows["StandardEI: area4 lowest connection density"][0] == pytest.approx(0.98)
+    accuracy = rows["StandardEI: test accuracy"]  # shown beside the verdicts, none of its own
+    assert accuracy[0] == pytest.approx(0.78) and accuracy[3] is None
     assert found["C9"].verdict == claims.FAILS
     text = claims.report_markdown(list(found.values()), tmp_path, WORKSTATION_CONFIGS)
     assert "| C9 | fails | 4 of 4 |" in text

@@ -203,6 +203,12 @@ def _density_rows(results) -> list:
     return rows
 
 
+def _accuracy_row(ctx: Context, runs) -> Row:
+    """Informational: the networks' test accuracy (InhPN "similar to that of the standard
+    network", NoConstraint "slightly better": section 3, Appendix H, Figure 12)."""
+    return Row("test accuracy", [ctx.accuracy(r) for r in runs])
+
+
 def _run_dirs(runs) -> list:
     return [str(run.run_dir) for run in runs]
 
@@ -308,6 +314,7 @@ def c8_inhpn(ctx: Context) -> Claim:
         runs, results = _finals(ctx, variant_need("inhpn", family))
         claim.runs += _run_dirs(runs)
         rows = _selectivity_rows(results, "image_skewness") + _figure7_rows(results)
+        rows.append(_accuracy_row(ctx, runs))
         for area in _areas(results):
             pn_pn = family_types(results[0])["pn_pn"]
             rows.append(Row(f"{area} density {pn_pn}",
@@ -327,6 +334,7 @@ def c9_noconstraint(ctx: Context) -> Claim:
         runs, results = _finals(ctx, variant_need("noconstraint", family))
         claim.runs += _run_dirs(runs)
         rows = _selectivity_rows(results, "image_skewness") + _figure7_rows(results)
+        rows.append(_accuracy_row(ctx, runs))
         for area in _areas(results):
             rows.append(Row(f"{area} lowest connection density",
                             [_min_density(r, area) for r in results],
