@@ -305,16 +305,21 @@ def c6_early_training(ctx: Context) -> Claim:
     return claim
 
 
-def c8_inhpn(ctx: Context) -> Claim:
-    claim = Claim("C8", "InhPN: the (inhibitory) PN stay more selective than the interneurons, "
-                        "and PN->PN connections become dense",
-                  "PN > Int in image skewness; PN->PN denser than Int->PN (Figure 7, green; "
-                  "Standard and StandardEI)")
+def _figure7_claim(ctx: Context, claim: Claim, variant: str, density_rows) -> Claim:
+    """``claim`` with the rows of Figure 7's ``variant`` in both families: image skewness PN -
+    Int per interneuron type and pooled, test accuracy, and ``density_rows(results)``."""
     for label, family in FAMILIES:
-        runs, results = _finals(ctx, variant_need("inhpn", family))
+        runs, results = _finals(ctx, variant_need(variant, family))
         claim.runs += _run_dirs(runs)
-        rows = _selectivity_rows(results, "image_skewness") + _figure7_rows(results)
-        rows.append(_accuracy_row(ctx, runs))
+        rows = (_selectivity_rows(results, "image_skewness") + _figure7_rows(results)
+                + [_accuracy_row(ctx, runs)] + density_rows(results))
+        claim.rows += _labelled(label, rows)
+    return claim
+
+
+def c8_inhpn(ctx: Context) -> Claim:
+    def density_rows(results) -> list:
+        rows = []
         for area in _areas(results):
             pn_pn = family_types(results[0])["pn_pn"]
             rows.append(Row(f"{area} density {pn_pn}",
@@ -322,25 +327,25 @@ def c8_inhpn(ctx: Context) -> Claim:
             rows.append(Row(f"{area} density difference Int->PN - PN->PN",
                             [ei_difference(r, [area])[1] for r in results],
                             Expectation("negative")))
-        claim.rows += _labelled(label, rows)
-    return claim
+        return rows
+
+    claim = Claim("C8", "InhPN: the (inhibitory) PN stay more selective than the interneurons, "
+                        "and PN->PN connections become dense",
+                  "PN > Int in image skewness; PN->PN denser than Int->PN (Figure 7, green; "
+                  "Standard and StandardEI)")
+    return _figure7_claim(ctx, claim, "inhpn", density_rows)
 
 
 def c9_noconstraint(ctx: Context) -> Claim:
+    def density_rows(results) -> list:
+        return [Row(f"{area} lowest connection density",
+                    [_min_density(r, area) for r in results], Expectation("at_least", NEAR_ONE))
+                for area in _areas(results)]
+
     claim = Claim("C9", "NoConstraint: PN remain more selective; connection densities near 1",
                   "PN > Int in image skewness; densities close to 1 (Figure 7, orange; "
                   "Standard and StandardEI)")
-    for label, family in FAMILIES:
-        runs, results = _finals(ctx, variant_need("noconstraint", family))
-        claim.runs += _run_dirs(runs)
-        rows = _selectivity_rows(results, "image_skewness") + _figure7_rows(results)
-        rows.append(_accuracy_row(ctx, runs))
-        for area in _areas(results):
-            rows.append(Row(f"{area} lowest connection density",
-                            [_min_density(r, area) for r in results],
-                            Expectation("at_least", NEAR_ONE)))
-        claim.rows += _labelled(label, rows)
-    return claim
+    return _figure7_claim(ctx, claim, "noconstraint", density_rows)
 
 
 def c10_standard_ei(ctx: Context) -> Claim:
