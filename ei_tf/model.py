@@ -124,10 +124,18 @@ def connectivity_kernels(model: keras.Model) -> dict:
             for kind, conv in area.cell.connections().items()}
 
 
-def model_fingerprint(cfg: Config, images: int = 2) -> list[float]:
-    """What ``cfg``'s network computes, as numbers: the logits of the network built with seed
-    0 on fixed pseudo-random images, in inference mode, then in training mode (batch
-    statistics, dropout on).
+def model_fingerprint(cfg: Config, images: int = 2) -> dict:
+    """What ``cfg``'s network computes, as numbers: ``{"initial", "redrawn", "weights"}``.
+
+    ``initial``: the logits of the network built with seed 0 on fixed pseudo-random images, in
+    inference mode, then in training mode (batch statistics, dropout on). ``redrawn``: the same
+    logits once every trainable weight is redrawn from a fixed draw, each kernel uniformly with
+    its initial values' root mean square, each vector (biases, BatchNorm scales and offsets,
+    gate parameters) with unit variance. At initialization every PN of the Standard network is
+    silent (its gates' inhibition exceeds its input, Appendix D), so ``initial`` holds no trace
+    of the PN equations, and without BatchNorm it is all zeros; in the redrawn network PN
+    respond in every area. ``weights``: the sum of squares of every initial weight, in
+    ``model.weights`` order.
 
     Two versions of the code give the same fingerprint (within float32 round-off) exactly when
     they build the same network with the same initial weights and compute the same function
@@ -137,11 +145,31 @@ def model_fingerprint(cfg: Config, images: int = 2) -> list[float]:
     model = build_model(cfg)
     size = cfg.data.image_size
     x = np.random.default_rng(0).uniform(0, 255, (images, size, size, 3)).astype("float32")
-    logits = [ops.convert_to_numpy(model(x, training=mode)).ravel() for mode in (False, True)]
-    return [float(v) for v in np.concatenate(logits)]
+
+    def logits() -> list[float]:
+        return [float(v) for mode in (False, True)
+                for v in ops.convert_to_numpy(model(x, training=mode)).ravel()]
+
+    weights = [float(np.sum(np.square(ops.convert_to_numpy(w).astype(np.float64))))
+               for w in model.weights]
+    initial = logits()
+    draw = np.random.default_rng(1)
+    for weight in model.trainable_weights:
+        value = ops.convert_to_numpy(weight)
+        scale = float(np.sqrt(np.mean(np.square(value)))) if value.ndim > 1 else 1.0
+        weight.assign((draw.uniform(-np.sqrt(3), np.sqrt(3), value.shape) * scale)
+                      .astype(value.dtype))
+    return {"initial": initial, "redrawn": logits(), "weights": weights}
 
 
 def same_model(a, b) -> bool:
-    """Whether two :func:`model_fingerprint` values describe the same model (round-off aside)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-3, atol=1e-4))
+    """Whether two :func:`model_fingerprint` values describe the same model (round-off aside).
+
+    They are compared on the parts both hold: a fingerprint recorded as a list of numbers
+    (before ``redrawn`` and ``weights`` were recorded) is the ``initial`` part alone.
+    """
+    a, b = ({"initial": f} if isinstance(f, (list, tuple)) else f for f in (a, b))
+    shared = a.keys() & b.keys()
+    return "initial" in shared and all(
+        np.shape(a[k]) == np.shape(b[k]) and np.allclose(a[k], b[k], rtol=1e-3, atol=1e-4)
+        for k in shared)

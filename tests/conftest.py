@@ -177,7 +177,8 @@ def smoke_run(tmp_path_factory):
     cfg = smoke(load_config(CONFIGS / "fig2_standard.yaml", sets=["data.dataset=synthetic"]))
     out = tmp_path_factory.mktemp("runs")
     record = train(cfg, 0, out=out, verbose=0)
-    return SimpleNamespace(cfg=cfg, out=out, run_dir=layout.run_dir(out, cfg.name, 0), record=record)
+    return SimpleNamespace(cfg=cfg, out=out, run_dir=layout.run_dir(out, cfg.name, 0),
+                           record=record)
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,12 @@ initial weights included: :func:`ei_tf.model.model_fingerprint`).
 
 ``tests/cell_checkpoints.txt`` holds them for representative small networks, as ei-tf wrote
 them at commit 0484aa2 (the code that wrote the existing run directories, whose cells were
-configured by the whole model config and an area index). A difference means that the run
-directories' checkpoints no longer load, load into other variables, or that a config now builds
-another network. A ``.keras`` file of that code is this code's file with each cell's config in
-the earlier form (:func:`legacy_keras_file`): its weights file is the one pinned here. ``python tests/test_cell_checkpoints.py`` prints the current text, for a
+configured by the whole model config and an area index); the fingerprints' ``redrawn`` and
+``weights`` parts were added later, by code whose ``initial`` part still matched. A difference
+means that the run directories' checkpoints no longer load, load into other variables, or that
+a config now builds another network. A ``.keras`` file of that code is this code's file with
+each cell's config in the earlier form (:func:`legacy_keras_file`): its weights file is the one
+pinned here. ``python tests/test_cell_checkpoints.py`` prints the current text, for a
 deliberate change of the layout only.
 """
 
@@ -65,8 +67,15 @@ def describe(case: str) -> list[str]:
         with h5py.File(Path(tmp) / "m.weights.h5") as h5:
             h5.visititems(lambda name, item: lines.append(f"file {name} {item.shape}")
                           if isinstance(item, h5py.Dataset) else None)
-    lines.append("fingerprint " + " ".join(f"{v:.7g}" for v in model_fingerprint(cfg)))
+    lines += [f"fingerprint {part} " + " ".join(f"{v:.7g}" for v in values)
+              for part, values in model_fingerprint(cfg).items()]
     return lines
+
+
+def fingerprint_of(lines: list[str]) -> dict:
+    """The fingerprint that ``lines`` (of :func:`describe`) hold, part by part."""
+    return {line.split()[1]: [float(v) for v in line.split()[2:]]
+            for line in lines if line.startswith("fingerprint ")}
 
 
 def golden() -> dict:
@@ -85,7 +94,8 @@ def test_variables_weights_file_layout_and_fingerprint_are_unchanged(case):
     want, got = golden()[case], describe(case)
     assert [v for v in got if not v.startswith("fingerprint")] == [
         v for v in want if not v.startswith("fingerprint")]
-    fingerprints = [[float(v) for v in lines[-1].split()[1:]] for lines in (want, got)]
+    fingerprints = [fingerprint_of(lines) for lines in (want, got)]
+    assert fingerprints[0].keys() == {"initial", "redrawn", "weights"}
     assert same_model(*fingerprints), fingerprints
 
 

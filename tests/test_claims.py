@@ -322,11 +322,21 @@ def test_report_names_the_code_that_trained_each_run(tmp_path):
     from ei_tf.model import model_fingerprint
 
     cfg = load_config(WORKSTATION_CONFIGS / "fig2_standard.yaml")
+    no_bn = load_config(WORKSTATION_CONFIGS / "fig9c_no_pn_cell_bn.yaml")
     current = model_fingerprint(cfg)
     dirs = []
-    for seed, fingerprint in ((0, current), (1, [v + 1.0 for v in current])):
-        run_dir = _run(tmp_path, "fig2_standard", seed, 0.5, [])
-        (run_dir / "config.yaml").write_text(dump_config(cfg))
+    # Seed 1's model differs only where the initial logits show nothing (silent PN); seed 2's
+    # launch recorded the initial logits alone, as launches did before the other parts; seed
+    # 3's recorded all-0 logits that Standard's training mode does not give, and the network
+    # without BatchNorm does: there they cannot tell models apart.
+    redrawn = {**current, "redrawn": [v + 1.0 for v in current["redrawn"]]}
+    silent = [0.0] * len(current["initial"])
+    for name, config, seed, fingerprint in (
+            ("fig2_standard", cfg, 0, current), ("fig2_standard", cfg, 1, redrawn),
+            ("fig2_standard", cfg, 2, current["initial"]), ("fig2_standard", cfg, 3, silent),
+            ("fig9c_no_pn_cell_bn", no_bn, 4, silent)):
+        run_dir = _run(tmp_path, name, seed, 0.5, [])
+        (run_dir / "config.yaml").write_text(dump_config(config))
         launch = {"code": {"commit": f"{seed}" * 40, "dirty": bool(seed)},
                   "model_fingerprint": fingerprint, "devices": {"cpu": "X"},
                   "started_utc": "2026-12-01T10:00:00+00:00",
@@ -337,4 +347,8 @@ def test_report_names_the_code_that_trained_each_run(tmp_path):
     lines = claims.model_provenance(dirs)
     assert lines[2] == f"| `{dirs[0]}` | 0000000 | current | 1.50 | X |"
     assert lines[3] == f"| `{dirs[1]}` | 1111111+ | **differs from the current code** | 1.50 | X |"
-    assert lines[4] == f"| `{dirs[2]}` | no launch record | unknown | | |"
+    assert lines[4] == f"| `{dirs[2]}` | 2222222+ | current (by the initial logits) | 1.50 | X |"
+    assert lines[5] == f"| `{dirs[3]}` | 3333333+ | **differs from the current code** | 1.50 | X |"
+    assert lines[6] == (f"| `{dirs[4]}` | 4444444+ | unknown (a launch recorded initial "
+                        f"logits alone, all 0) | 1.50 | X |")
+    assert lines[7] == f"| `{dirs[5]}` | no launch record | unknown | | |"

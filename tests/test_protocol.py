@@ -304,7 +304,9 @@ def test_record_launch_names_the_code_and_the_model(tmp_path):
     assert launches[0]["software"]["tensorflow"] == metadata.version("tensorflow")
     assert launches[0]["devices"]["cpu_cores"] == os.cpu_count()
     assert set(launches[0]["devices"]["cpu_isa"]) <= set(ONEDNN_ISA.values())
-    assert len(launches[0]["model_fingerprint"]) == 2 * 2 * point.config.data.num_classes
+    fingerprint = launches[0]["model_fingerprint"]
+    assert len(fingerprint["initial"]) == len(fingerprint["redrawn"]) == (
+        2 * 2 * point.config.data.num_classes)
     assert launches[0]["model_fingerprint"] == launches[1]["model_fingerprint"]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary left
 
@@ -323,6 +325,25 @@ def test_the_fingerprint_tells_models_apart():
     # What does not change the network leaves the fingerprint alone.
     assert same_model(base, model_fingerprint(load_config(
         ROOT / "configs" / "quickstart.yaml", ["training.learning_rate=0.05"])))
+    # A launch recorded before the fingerprint had more than its initial logits compares on
+    # those.
+    assert same_model(base["initial"], base) and same_model(base, base["initial"])
+
+
+@pytest.mark.tf
+def test_the_fingerprint_sees_the_pn_equations_where_the_initial_pn_are_silent():
+    """Without BatchNorm the Standard network's initial logits are all 0 (every PN silent), so
+    a change of the PN equations alone shows only in the redrawn network."""
+    from ei_tf.model import model_fingerprint, same_model
+
+    no_bn = ["model.normalization=none"]
+    base = model_fingerprint(load_config(ROOT / "configs" / "quickstart.yaml", no_bn))
+    assert not any(base["initial"]) and any(base["redrawn"])
+    other = model_fingerprint(load_config(ROOT / "configs" / "quickstart.yaml",
+                                          no_bn + ["model.simple_subtraction=true"]))
+    assert other["initial"] == base["initial"] and other["weights"] == base["weights"]
+    assert not same_model(base, other)
+    assert same_model(base["initial"], other["initial"])  # what launches once recorded
 
 
 def test_a_launch_ends_when_the_runner_sees_it_end_or_at_the_last_completed_epoch(tmp_path):

@@ -594,19 +594,21 @@ def claim_markdown(claim: Claim, base=None) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _current_fingerprint(config_text: str) -> tuple:
+def _current_fingerprint(config_text: str) -> dict:
     """The fingerprint the current code gives the network of a run's ``config.yaml``."""
     from ei_tf.config import config_from_dict, parse_yaml
     from ei_tf.model import model_fingerprint
 
-    return tuple(model_fingerprint(config_from_dict(parse_yaml(config_text), "a run's config")))
+    return model_fingerprint(config_from_dict(parse_yaml(config_text), "a run's config"))
 
 
 def model_provenance(run_dirs: Sequence, base=None) -> list[str]:
     """Markdown lines: per run (named by :func:`shown_path` from ``base``), the commits that
     trained it and whether the model they trained is the current code's
     (:func:`ei_tf.model.same_model` on the launch records' model fingerprints against the
-    fingerprint the current code gives the run's config)."""
+    fingerprint the current code gives the run's config). A launch recorded before fingerprints
+    had more than their initial logits is compared on those: "current (by the initial
+    logits)", or "unknown" where they were all 0 (nothing of the network shows in them)."""
     from ei_tf.model import same_model
 
     lines = ["| run | trained by (commits) | model | wall hours | CPU |", "|---|---|---|---|---|"]
@@ -621,11 +623,19 @@ def model_provenance(run_dirs: Sequence, base=None) -> list[str]:
             (launch["code"]["commit"] or "?")[:7] + ("+" if launch["code"]["dirty"] else "")
             for launch in launches))
         current = _current_fingerprint(config_text)  # once per distinct config
-        same = all(same_model(launch["model_fingerprint"], current) for launch in launches)
+        recorded = [launch["model_fingerprint"] for launch in launches]
+        if not all(same_model(f, current) for f in recorded):
+            model = "**differs from the current code**"
+        elif all(isinstance(f, dict) for f in recorded):
+            model = "current"
+        elif any(isinstance(f, list) and not any(f) for f in recorded):
+            model = "unknown (a launch recorded initial logits alone, all 0)"
+        else:
+            model = "current (by the initial logits)"
         cpus = ", ".join(dict.fromkeys(describe_cpu(launch["devices"]) for launch in launches
                                        if launch.get("devices")))
         lines.append(f"| `{shown_path(run_dir, base)}` | {commits} | "
-                     f"{'current' if same else '**differs from the current code**'} | "
+                     f"{model} | "
                      f"{wall_seconds(launches) / 3600:.2f} | {cpus} |")
     return lines
 
@@ -657,8 +667,11 @@ def report_markdown(claims: Sequence[Claim], runs, config_dir, base=None) -> str
     lines += ["## Which code trained each run", "",
               "`+` marks a checkout with uncommitted changes. *current*: every launch of the "
               "run trained the network the current code builds (same fingerprint: logits of "
-              "the seed-0 network on fixed images); results of a run that *differs* describe "
-              "another model.", ""]
+              "the seed-0 network and of the network with redrawn weights on fixed images, "
+              "sizes of the initial weights); results of a run that *differs* describe "
+              "another model. *current (by the initial logits)*: a launch recorded the "
+              "seed-0 network's logits alone, and they match; where they were all 0 (every PN "
+              "silent, no BatchNorm) the model is *unknown*.", ""]
     lines += model_provenance([r for c in claims for r in c.runs], base)
     lines.append("")
     return "\n".join(lines)
