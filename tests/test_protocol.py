@@ -346,6 +346,28 @@ def test_the_fingerprint_sees_the_pn_equations_where_the_initial_pn_are_silent()
     assert same_model(base["initial"], other["initial"])  # what launches once recorded
 
 
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_the_fingerprint_is_the_same_on_other_cpu_kernels(tmp_path):
+    """Machines differ in the kernels TensorFlow runs (oneDNN's, for AVX2 or AVX-512, or
+    Eigen's): a network keeps its fingerprint across them, the redrawn part included."""
+    import subprocess
+    import sys
+
+    from ei_tf.model import model_fingerprint, same_model
+
+    config, sets = ROOT / "configs" / "quickstart.yaml", ["model.normalization=none"]
+    out = tmp_path / "fingerprint.json"
+    code = ("import json, sys; from ei_tf.config import load_config; "
+            "from ei_tf.model import model_fingerprint; json.dump(model_fingerprint("
+            "load_config(sys.argv[1], sys.argv[3:])), open(sys.argv[2], 'w'))")
+    subprocess.run([sys.executable, "-c", code, str(config), str(out), *sets], check=True,
+                   env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}, capture_output=True)
+    assert same_model(model_fingerprint(load_config(config, sets)),
+                      json.loads(out.read_text()))
+
+
 def test_a_launch_ends_when_the_runner_sees_it_end_or_at_the_last_completed_epoch(tmp_path):
     from ei_tf.provenance import wall_seconds
 
