@@ -162,13 +162,16 @@ def model_fingerprint(cfg: Config, images: int = 2) -> dict:
     return {"initial": initial, "redrawn": logits(), "weights": weights}
 
 
-def same_model(a, b) -> bool:
-    """Whether two :func:`model_fingerprint` values describe the same model (round-off aside).
+def fingerprint_parts(fingerprint) -> dict:
+    """A recorded :func:`model_fingerprint` as a dict of its parts: one recorded as a list of
+    numbers (before ``redrawn`` and ``weights`` were recorded) is the ``initial`` part alone."""
+    return {"initial": fingerprint} if isinstance(fingerprint, (list, tuple)) else fingerprint
 
-    They are compared on the parts both hold: a fingerprint recorded as a list of numbers
-    (before ``redrawn`` and ``weights`` were recorded) is the ``initial`` part alone.
-    """
-    a, b = ({"initial": f} if isinstance(f, (list, tuple)) else f for f in (a, b))
+
+def same_model(a, b) -> bool:
+    """Whether two :func:`model_fingerprint` values describe the same model (round-off aside),
+    compared on the parts both hold (:func:`fingerprint_parts`)."""
+    a, b = fingerprint_parts(a), fingerprint_parts(b)
     shared = a.keys() & b.keys()
     return "initial" in shared and all(
         np.shape(a[k]) == np.shape(b[k]) and np.allclose(a[k], b[k], rtol=1e-3, atol=1e-4)

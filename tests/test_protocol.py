@@ -346,7 +346,6 @@ def test_the_fingerprint_sees_the_pn_equations_where_the_initial_pn_are_silent()
     assert same_model(base["initial"], other["initial"])  # what launches once recorded
 
 
-
 @pytest.mark.slow
 @pytest.mark.tf
 def test_the_fingerprint_is_the_same_on_other_cpu_kernels(tmp_path):

@@ -609,7 +609,7 @@ def model_provenance(run_dirs: Sequence, base=None) -> list[str]:
     fingerprint the current code gives the run's config). A launch recorded before fingerprints
     had more than their initial logits is compared on those: "current (by the initial
     logits)", or "unknown" where they were all 0 (nothing of the network shows in them)."""
-    from ei_tf.model import same_model
+    from ei_tf.model import fingerprint_parts, same_model
 
     lines = ["| run | trained by (commits) | model | wall hours | CPU |", "|---|---|---|---|---|"]
     for run_dir in dict.fromkeys(str(r) for r in run_dirs):
@@ -623,12 +623,12 @@ def model_provenance(run_dirs: Sequence, base=None) -> list[str]:
             (launch["code"]["commit"] or "?")[:7] + ("+" if launch["code"]["dirty"] else "")
             for launch in launches))
         current = _current_fingerprint(config_text)  # once per distinct config
-        recorded = [launch["model_fingerprint"] for launch in launches]
+        recorded = [fingerprint_parts(launch["model_fingerprint"]) for launch in launches]
         if not all(same_model(f, current) for f in recorded):
             model = "**differs from the current code**"
-        elif all(isinstance(f, dict) for f in recorded):
+        elif all(f.keys() == current.keys() for f in recorded):
             model = "current"
-        elif any(isinstance(f, list) and not any(f) for f in recorded):
+        elif any(not any(f["initial"]) for f in recorded):
             model = "unknown (a launch recorded initial logits alone, all 0)"
         else:
             model = "current (by the initial logits)"
