@@ -156,7 +156,8 @@ def model_fingerprint(cfg: Config, images: int = 2) -> dict:
     draw = np.random.default_rng(1)
     for weight in model.trainable_weights:
         value = ops.convert_to_numpy(weight)
-        scale = float(np.sqrt(np.mean(np.square(value)))) if value.ndim > 1 else 1.0
+        # a kernel of a population with no channels (e.g. ig_channels 0) has nothing to draw
+        scale = float(np.sqrt(np.mean(np.square(value)))) if value.ndim > 1 and value.size else 1.0
         weight.assign((draw.uniform(-np.sqrt(3), np.sqrt(3), value.shape) * scale)
                       .astype(value.dtype))
     return {"initial": initial, "redrawn": logits(), "weights": weights}

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -97,6 +98,17 @@ def test_variables_weights_file_layout_and_fingerprint_are_unchanged(case):
     fingerprints = [fingerprint_of(lines) for lines in (want, got)]
     assert fingerprints[0].keys() == {"initial", "redrawn", "weights"}
     assert same_model(*fingerprints), fingerprints
+
+
+def test_fingerprint_of_a_network_without_inhibitory_channels_warns_of_nothing():
+    """A population with no channels has empty kernels: the fingerprint draws nothing for them
+    (no mean of an empty array, whose RuntimeWarning reached the protocol's log)."""
+    cfg = load_config(sets=SMALL + ["model.ig_channels=[0, 0]", "model.og_channels=[0, 0]"])
+    keras.backend.clear_session()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fingerprint = model_fingerprint(cfg)
+    assert all(np.isfinite(fingerprint[part]).all() for part in fingerprint)
 
 
 def legacy_keras_file(model, cfg, path: Path) -> Path:
