@@ -277,6 +277,8 @@ def test_channel_numbers_compare_grid_corners_seed_by_seed(tmp_path):
     assert rows["PN->PN density e64_i16 - e16_i16"].values == pytest.approx([-0.48, -0.48])
     assert rows["Int->PN density e16_i16 - e16_i4"].summary()[3] == claims.HOLDS
     assert rows["PN image skewness e64_i16 - e64_i4"].summary()[3] is None  # shown only
+    accuracy = rows["e16_i4: test accuracy (Figure 6 draws networks above 0.6)"]
+    assert accuracy.values == [0.7, 0.7] and accuracy.summary()[3] is None  # shown only
     assert c7.verdict == claims.HOLDS and len(c7.runs) == 8
 
 

@@ -6,6 +6,7 @@ cell the mean over the grid's seeds, areas 3 and 4 and both interneuron types po
 Standard grid; bottom row: StandardEI grid. Crossed cells: mean accuracy below 60%.
 """
 
+from ei_tf.analysis.claims import GRID_ACCURACY
 from ei_tf.analysis.runs import Need
 from ei_tf.figures.common import new_figure, panel_label
 from ei_tf.figures.panels import grid_heatmap, int_pn_density, int_skew, pn_pn_density, pn_skew
@@ -13,7 +14,6 @@ from ei_tf.figures.panels import grid_heatmap, int_pn_density, int_skew, pn_pn_d
 TITLE = "Selectivity and connectivity with various numbers of E and I channels"
 GRIDS = [("Standard", Need("fig6_standard_channel_grid")),
          ("StandardEI", Need("fig6_standard_ei_channel_grid"))]
-ACCURACY_BAR = 0.6
 
 
 def needs():
@@ -31,7 +31,7 @@ def render(ctx):
         for col, (make, title, cbar) in enumerate(columns):
             kwargs = {"vmin": 0.0, "vmax": 1.0} if "density" in title else {}
             grid_heatmap(fig, axes[row, col], ctx, need, make(ctx), f"{name}: {title}", cbar,
-                         accuracy_bar=ACCURACY_BAR, **kwargs)
+                         accuracy_bar=GRID_ACCURACY, **kwargs)
     panel_label(axes[0, 0], "a")
     panel_label(axes[0, 2], "b")
     fig.suptitle(TITLE, fontsize=9)
