@@ -282,6 +282,21 @@ def test_channel_numbers_compare_grid_corners_seed_by_seed(tmp_path):
     assert c7.verdict == claims.HOLDS and len(c7.runs) == 8
 
 
+def test_a_partial_grid_shows_every_declared_point(tmp_path):
+    for seed in (0, 1):
+        _run(tmp_path, "fig6_standard_channel_grid__e16_i4", seed, 0.68,
+             [_result(30, 2.0, 0.5, 0.9, 0.95)])
+    c7 = claims.c7_channel_numbers(Context(tmp_path, config_dir=WORKSTATION_CONFIGS,
+                                           partial=True))
+    rows = {r.quantity: r for r in c7.rows}
+    assert rows["e16_i4: PN - Int image skewness"].summary()[3] == claims.HOLDS
+    assert rows["e64_i16: PN - Int image skewness"].summary()[3] == claims.TOO_FEW
+    assert rows["PN image skewness e64_i4 - e16_i4"].values == []  # e64_i4 not trained
+    accuracy = rows["e16_i4: test accuracy (Figure 6 draws networks above 0.6)"]
+    assert accuracy.values == [0.68, 0.68]
+    assert c7.verdict == claims.TOO_FEW and len(c7.runs) == 2
+
+
 def test_shuffled_labels_read_training_accuracy_from_the_history(tmp_path):
     for config, fits in (("fig16_standard_shuffled_l2", (0.45, 0.15)),
                          ("fig16_standard_ei_shuffled_l2", (0.25, 0.24))):

@@ -21,7 +21,7 @@ import pytest
 
 from ei_tf import figures
 from ei_tf.analysis.recording import AnalysisError
-from ei_tf.analysis.runs import Context, Need, variant_need
+from ei_tf.analysis.runs import Context, Need, Run, variant_need
 from ei_tf.analysis.summary import (EXPERIMENT_DENSITY_DIFF, EXPERIMENT_SKEW_DIFF, ei_difference,
                                     ei_difference_area_mean, pooled_density)
 from ei_tf.analyze_cli import analyze_main
@@ -352,6 +352,24 @@ def test_partial_figures_say_which_values_are_missing(recwarn):
     assert [t.get_text() for t in grid_ax.texts] == ["no runs"]
     assert not grid_ax.images and panel_axes(fig) == [bars_ax, grid_ax]
     assert not [w for w in recwarn if "singular" in str(w.message)]
+
+
+def test_a_partial_grid_keeps_its_unfinished_cells_grey():
+    def run(point):
+        return Run("grid", point, 0, 0, Path(point), True)
+
+    declared = [run(p) for p in ("e16_i4", "e16_i16", "e64_i4", "e64_i16")]
+    es, is_, grid = common.grid_values([run("e16_i4")], lambda r: 0.68, declared=declared)
+    assert (es, is_) == ([16, 64], [4, 16])
+    assert grid[0, 0] == 0.68 and np.isnan(grid).sum() == 3
+    fig = common.new_figure(3, 3)
+    ax = fig.subplots()
+    common.heatmap(fig, ax, es, is_, grid, "grid", "accuracy", missing=np.isnan(grid))
+    assert [t.get_text() for t in ax.texts] == ["no runs"] * 3 and len(ax.images) == 2
+    empty = fig.add_subplot(2, 2, 4)
+    common.heatmap(fig, empty, es, is_, np.full((2, 2), np.nan), "grid", "accuracy",
+                   missing=np.full((2, 2), True))
+    assert [t.get_text() for t in empty.texts] == ["no runs"] and not empty.images
 
 
 def test_a_panel_of_a_network_type_without_runs_says_so(tmp_path):

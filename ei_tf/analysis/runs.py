@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -79,6 +80,16 @@ class Run:
     def network(self) -> str:
         """The network's name: the point name, else the config's stem."""
         return self.point or self.config
+
+    @property
+    def channels(self) -> Optional[tuple[int, int]]:
+        """``(E, I)`` channels in area 3 of a channel-grid point named ``e<E>_i<I>`` (the
+        Figure 6 and 17 grids), else None."""
+        m = _GRID_POINT.match(self.point)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+_GRID_POINT = re.compile(r"^e(\d+)_i(\d+)$")
 
 
 @functools.lru_cache(maxsize=None)
@@ -151,7 +162,7 @@ class Context:
         if self._asked is not None:
             self._asked.append(need)
         if not need.same_as:
-            return [run for run in self._declared(need)
+            return [run for run in self.declared(need)
                     if not self.partial or self._usable(run, need)]
         names = [need.config, *need.same_as]
         present = [c for c in names if (self.config_dir / f"{c}.yaml").is_file()]
@@ -160,7 +171,7 @@ class Context:
         by_seed: dict = {}
         for config in present:
             source = need if config == need.config else Need(config, need.analysis)
-            runs = self._declared(source)
+            runs = self.declared(source)
             if len({run.seed for run in runs}) != len(runs):
                 raise AnalysisError(f"{config} declares several networks per seed; same_as "
                                   f"names configs of one network")
@@ -177,15 +188,15 @@ class Context:
         """How many networks ``need`` names in the configs of ``config_dir`` (its points x
         seeds), finished or not; with ``same_as``, one per seed, as :meth:`runs_for` counts."""
         if not need.same_as:
-            return len(self._declared(need))
+            return len(self.declared(need))
         seeds = set()
         for config in (need.config, *need.same_as):
             if (self.config_dir / f"{config}.yaml").is_file():
                 source = need if config == need.config else Need(config, need.analysis)
-                seeds |= {run.seed for run in self._declared(source)}
+                seeds |= {run.seed for run in self.declared(source)}
         return len(seeds)
 
-    def _declared(self, need: Need) -> list[Run]:
+    def declared(self, need: Need) -> list[Run]:
         """The runs ``need.config`` declares (its points and seeds), finished or not."""
         if self.partial and not (self.config_dir / f"{need.config}.yaml").is_file():
             return []

@@ -7,12 +7,12 @@ quantities it plots and their confidence intervals are :mod:`ei_tf.analysis.summ
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 from ei_tf.analysis.runs import Run
 from ei_tf.analysis.summary import EXPERIMENT_DENSITY_DIFF, EXPERIMENT_SKEW_DIFF, mean_ci
@@ -25,6 +25,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf"]
 METRIC_LABELS = {"gosi": "gOSI", "orientation_skewness": "Orientation skewness",
                  "image_skewness": "Image skewness", "density": "Connection density"}
+MISSING_COLOR = "0.9"  # grid cells of a partial figure that have no finished network
 SKEW_DIFF_LABEL = "Image skewness difference\n(PN - Int)"
 DENSITY_DIFF_LABEL = "Connection density difference\n(Int→PN - PN→PN)"
 
@@ -120,29 +121,22 @@ def summary_scatter(ax, entries: Sequence[tuple], experiment: bool = True,
         ax.legend(fontsize=6, frameon=False, loc="best")
 
 
-_GRID_NAME = re.compile(r"^e(\d+)_i(\d+)$")
-
-
 def grid_axes(runs: Sequence[Run]) -> tuple[list[int], list[int]]:
     """Sorted E and I channel counts (area 3) of ``e<E>_i<I>`` sweep points."""
-    es, is_ = set(), set()
-    for run in runs:
-        m = _GRID_NAME.match(run.point)
-        if m:
-            es.add(int(m.group(1)))
-            is_.add(int(m.group(2)))
-    return sorted(es), sorted(is_)
+    channels = [run.channels for run in runs if run.channels]
+    return sorted({e for e, _ in channels}), sorted({i for _, i in channels})
 
 
-def grid_values(runs: Sequence[Run], value_of, reduce=np.nanmean) -> tuple:
+def grid_values(runs: Sequence[Run], value_of, reduce=np.nanmean,
+                declared: Sequence[Run] = ()) -> tuple:
     """``(E counts, I counts, [len(I), len(E)] array)`` of ``reduce`` over the seeds of each
-    grid point of ``value_of(run)``."""
-    es, is_ = grid_axes(runs)
+    grid point of ``value_of(run)``; the axes span ``runs`` and the ``declared`` (planned)
+    runs, so that a partial grid keeps its unfinished cells (NaN)."""
+    es, is_ = grid_axes([*runs, *declared])
     cells: dict = {}
     for run in runs:
-        m = _GRID_NAME.match(run.point)
-        if m:
-            cells.setdefault((int(m.group(1)), int(m.group(2))), []).append(value_of(run))
+        if run.channels:
+            cells.setdefault(run.channels, []).append(value_of(run))
     grid = np.full((len(is_), len(es)), np.nan)
     for (e, i), values in cells.items():
         values = np.asarray(values, np.float64)
@@ -158,15 +152,17 @@ def empty_panel(ax, reason: str = "no runs") -> None:
     ax.set_yticks([])
 
 
-def heatmap(fig, ax, es, is_, grid, title: str, cbar_label: str, mask=None,
+def heatmap(fig, ax, es, is_, grid, title: str, cbar_label: str, mask=None, missing=None,
             cmap: str = "viridis", vmin=None, vmax=None) -> None:
     """E channels on x, I channels on y; ``mask`` (same shape, True) marks cells with a cross
-    (networks below the accuracy bar)."""
+    (networks below the accuracy bar); ``missing`` (same shape, True) greys the cells that
+    have no finished network yet (a partial figure), labelled "no runs" in a small grid."""
     ax.set_xlabel("E channels (area 3)")
     ax.set_ylabel("I channels (area 3)")
     ax.set_title(title)
     if not np.isfinite(grid).any():  # a partial figure: no grid point has a value
-        empty_panel(ax, "no runs" if grid.size == 0 else "undefined")
+        nothing_ran = grid.size == 0 or (missing is not None and missing.all())
+        empty_panel(ax, "no runs" if nothing_ran else "undefined")
         return
     image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap=cmap, aspect="auto",
                       vmin=vmin, vmax=vmax)
@@ -174,6 +170,12 @@ def heatmap(fig, ax, es, is_, grid, title: str, cbar_label: str, mask=None,
     ax.set_xticklabels([str(e) for e in es], fontsize=6)
     ax.set_yticks(range(len(is_)))
     ax.set_yticklabels([str(i) for i in is_], fontsize=6)
+    if missing is not None and missing.any():
+        ax.imshow(np.ma.masked_where(~missing, np.zeros_like(grid)), origin="lower",
+                  cmap=ListedColormap([MISSING_COLOR]), aspect="auto")
+        if grid.size <= 16:
+            for y, x in zip(*np.nonzero(missing)):
+                ax.text(x, y, "no runs", ha="center", va="center", fontsize=6, color="0.45")
     if mask is not None:
         ys, xs = np.nonzero(mask)
         ax.plot(xs, ys, "x", color="w", ms=4, mew=0.8)

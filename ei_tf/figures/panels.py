@@ -144,15 +144,18 @@ def accuracy_bars(ax, ctx: Context, models: Sequence[tuple], title: str = "",
 def grid_heatmap(fig, ax, ctx: Context, need: Need, value_of: Callable, title: str,
                  cbar_label: str, reduce=np.nanmean, accuracy_bar: Optional[float] = None,
                  **kwargs) -> None:
-    """E x I grid of ``reduce`` over seeds of ``value_of(run)``; with ``accuracy_bar``, cells
-    whose mean accuracy is below it are crossed."""
-    runs = ctx.runs_for(need)
-    es, is_, grid = grid_values(runs, value_of, reduce)
+    """E x I grid of ``reduce`` over seeds of ``value_of(run)``, spanning every point the
+    config declares (a partial figure greys the points not finished yet); with
+    ``accuracy_bar``, cells whose mean accuracy is below it are crossed."""
+    runs, declared = ctx.runs_for(need), ctx.declared(need)
+    es, is_, grid = grid_values(runs, value_of, reduce, declared)
+    _, _, finished = grid_values(runs, lambda run: 1.0, np.sum, declared)
     mask = None
     if accuracy_bar is not None:
-        _, _, acc = grid_values(runs, ctx.accuracy)
+        _, _, acc = grid_values(runs, ctx.accuracy, declared=declared)
         mask = np.isfinite(acc) & (acc < accuracy_bar)
-    heatmap(fig, ax, es, is_, grid, title, cbar_label, mask=mask, **kwargs)
+    heatmap(fig, ax, es, is_, grid, title, cbar_label, mask=mask,
+            missing=~np.isfinite(finished), **kwargs)
 
 
 def pn_skew(ctx: Context):
