@@ -32,6 +32,8 @@ from ei_tf.analysis.selectivity import CONSTANT_SKEWNESS, DEFAULT_CONSTANT_SKEWN
 from ei_tf.config import Config, find_config, shipped_configs
 from ei_tf.history import history_columns, read_history
 
+_GRID_POINT = re.compile(r"^e(\d+)_i(\d+)$")  # a channel-grid sweep point: e<E>_i<I>
+
 
 class MissingRuns(AnalysisError):
     """Runs a figure or the claims report needs are absent; ``commands`` are the ``train.py``
@@ -87,9 +89,6 @@ class Run:
         Figure 6 and 17 grids), else None."""
         m = _GRID_POINT.match(self.point)
         return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-_GRID_POINT = re.compile(r"^e(\d+)_i(\d+)$")
 
 
 @functools.lru_cache(maxsize=None)
