@@ -149,13 +149,14 @@ def grid_heatmap(fig, ax, ctx: Context, need: Need, value_of: Callable, title: s
     ``accuracy_bar``, cells whose mean accuracy is below it are crossed."""
     runs, declared = ctx.runs_for(need), ctx.declared(need)
     es, is_, grid = grid_values(runs, value_of, reduce, declared)
-    _, _, finished = grid_values(runs, lambda run: 1.0, np.sum, declared)
+    finished = {run.channels for run in runs}
+    missing = np.array([[(e, i) not in finished for e in es] for i in is_], bool)
     mask = None
     if accuracy_bar is not None:
         _, _, acc = grid_values(runs, ctx.accuracy, declared=declared)
         mask = np.isfinite(acc) & (acc < accuracy_bar)
     heatmap(fig, ax, es, is_, grid, title, cbar_label, mask=mask,
-            missing=~np.isfinite(finished), **kwargs)
+            missing=missing.reshape(grid.shape), **kwargs)
 
 
 def pn_skew(ctx: Context):
